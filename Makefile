@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint index serve bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and exactly pinned: pip takes the CPU wheel on disk instead of a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## Build the index of the bundled catalogue (reused when up to date) and serve on http://127.0.0.1:$${PORT:-8000}
+run: $(STAMP)
+	$(PY) -m indexer reindex --if-stale
+	$(PY) -m app
+
+## Run the test suite (slow tests deselected; `make test PYTEST_ARGS="-m slow"` runs them)
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+index: $(STAMP)
+	$(PY) -m indexer reindex
+
+serve: $(STAMP)
+	$(PY) -m app
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,1 @@
+"""Shared pieces of LiRA Search: settings, catalogue schema and the vector-store interface."""

@@ -1,0 +1,150 @@
+"""The product catalogue: row schema and a reader that reports bad rows and keeps going."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.settings import LANGUAGES
+
+MAX_TITLE_CHARS = 300
+MAX_DESCRIPTION_CHARS = 5000
+
+
+class Product(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: str = Field(min_length=1, max_length=128)
+    language: str
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
+    category: str = Field(min_length=1, description='English path "A > B > C".')
+    brand: str = ""
+    price: float = Field(ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, v: str) -> str:
+        if v not in LANGUAGES:
+            raise ValueError(f"unknown language {v!r}; expected one of {', '.join(LANGUAGES)}")
+        return v
+
+    @field_validator("category")
+    @classmethod
+    def _category_path(cls, v: str) -> str:
+        parts = [p.strip() for p in v.split(">")]
+        if any(not p for p in parts):
+            raise ValueError(f'category {v!r} must be a path like "A > B > C" with no empty part')
+        return " > ".join(parts)
+
+    def category_prefixes(self) -> list[str]:
+        """Every ancestor path, so a filter on "Electronics" also matches "Electronics > Phones"."""
+        parts = self.category.split(" > ")
+        return [" > ".join(parts[: i + 1]) for i in range(len(parts))]
+
+    def passage_text(self) -> str:
+        """What the encoder sees for this product."""
+        text = self.title
+        if self.brand and self.brand.lower() not in self.title.lower():
+            text = f"{self.brand} {text}"
+        if self.description:
+            text = f"{text}. {self.description}"
+        return text
+
+    def payload(self) -> dict:
+        return {
+            "id": self.id,
+            "language": self.language,
+            "title": self.title,
+            "description": self.description,
+            "category": self.category,
+            "category_prefixes": self.category_prefixes(),
+            "brand": self.brand,
+            "price": self.price,
+            "currency": self.currency,
+            "attributes": self.attributes,
+        }
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"catalogue line {self.line}: {self.message}"
+
+
+@dataclass
+class CatalogueReport:
+    products: list[Product] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    sha256: str = ""
+
+    @property
+    def skipped(self) -> int:
+        return len(self.errors)
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "row"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def iter_rows(path: Path) -> Iterator[tuple[int, Product | RowError]]:
+    """Yield (line number, product or error) for every non-blank line; never raises on a bad row."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield lineno, RowError(lineno, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield lineno, RowError(lineno, f"invalid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            if not isinstance(obj, dict):
+                yield lineno, RowError(lineno, "a row must be a JSON object")
+                continue
+            try:
+                yield lineno, Product.model_validate(obj)
+            except ValidationError as exc:
+                yield lineno, RowError(lineno, _describe(exc))
+
+
+def read_catalogue(path: Path) -> CatalogueReport:
+    """Validate the whole catalogue: bad rows and duplicate ids are reported and skipped."""
+    report = CatalogueReport()
+    seen: dict[str, int] = {}
+    for lineno, item in iter_rows(path):
+        if isinstance(item, RowError):
+            report.errors.append(item)
+        elif item.id in seen:
+            report.errors.append(RowError(lineno, f"duplicate id {item.id!r} (first seen on line {seen[item.id]})"))
+        else:
+            seen[item.id] = lineno
+            report.products.append(item)
+    report.sha256 = file_sha256(path)
+    return report
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,1 @@
+"""Vector stores behind one interface; ``open_store(settings)`` picks the engine."""

@@ -1,0 +1,122 @@
+"""One vector-store interface, several engines (Qdrant Edge in-process, Qdrant server / qdrant-client local).
+
+An index *version* is an immutable, fully built copy of the catalogue vectors. The indexer writes a new
+version next to the serving one and then switches the serving pointer atomically; the API only reads the
+version the pointer names, and re-reads the pointer to pick up a new version without a restart.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_VERSION_RE = re.compile(r"^(?P<model>[0-9a-z]{1,16})-(?P<data>[0-9a-f]{1,16})-(?P<stamp>\d{8}t\d{6}(?:\d{0,6}))$")
+
+
+class StoreUnavailable(RuntimeError):
+    """The engine cannot be reached (server down, shard missing): callers answer 503 and retry later."""
+
+
+@dataclass(frozen=True)
+class IndexVersion:
+    """``<model fingerprint>-<catalogue hash>-<UTC timestamp>``: says which model and data built it."""
+
+    model: str
+    data: str
+    stamp: str
+
+    @classmethod
+    def new(cls, model: str, data: str) -> IndexVersion:
+        stamp = time.strftime("%Y%m%dt%H%M%S", time.gmtime()) + f"{time.time_ns() // 1000 % 1_000_000:06d}"
+        return cls(model[:16].lower(), data[:16].lower(), stamp)
+
+    @classmethod
+    def parse(cls, name: str) -> IndexVersion | None:
+        m = _VERSION_RE.match(name)
+        return cls(m["model"], m["data"], m["stamp"]) if m else None
+
+    def __str__(self) -> str:
+        return f"{self.model}-{self.data}-{self.stamp}"
+
+
+@dataclass(frozen=True)
+class Filters:
+    languages: tuple[str, ...] | None = None
+    category: str | None = None  # matches the path and all its descendants ("Electronics" ⊇ "Electronics > Phones")
+    min_price: float | None = None
+    max_price: float | None = None
+
+    def is_empty(self) -> bool:
+        return not self.languages and self.category is None and self.min_price is None and self.max_price is None
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    payload: dict = field(default_factory=dict)
+
+
+def point_id(product_id: str) -> str:
+    """Qdrant point ids must be integers or UUIDs: derive a stable UUID from the product id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lira:{product_id}"))
+
+
+# Payload fields that get an index in every engine that supports payload indexes.
+KEYWORD_FIELDS = ("language", "category_prefixes", "id")
+FLOAT_FIELDS = ("price",)
+
+
+class VectorStore(abc.ABC):
+    """What the indexer writes through and the API reads through. Vectors are L2-normalised float32;
+    scores are cosine similarities (higher is better)."""
+
+    # ---- writing (indexer only) -------------------------------------------------------------
+    @abc.abstractmethod
+    def create_version(self, version: IndexVersion, dim: int) -> None:
+        """Create an empty, not-yet-serving version with payload indexes."""
+
+    @abc.abstractmethod
+    def upsert(self, version: IndexVersion, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict]) -> None:
+        """Write a batch of points into a version that is not serving yet. ``ids`` are product ids."""
+
+    @abc.abstractmethod
+    def finalize(self, version: IndexVersion) -> None:
+        """Make the version search-ready (build HNSW, flush to disk). Blocking; indexer process only."""
+
+    @abc.abstractmethod
+    def activate(self, version: IndexVersion) -> None:
+        """Atomically make ``version`` the serving one, then drop versions beyond ``keep_versions``."""
+
+    @abc.abstractmethod
+    def drop_version(self, version: IndexVersion) -> None:
+        """Delete a version that is not serving (e.g. an abandoned, half-written one)."""
+
+    @abc.abstractmethod
+    def list_versions(self) -> list[IndexVersion]:
+        """All versions present, serving or not, oldest first."""
+
+    # ---- reading (API) ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def current_version(self) -> IndexVersion | None:
+        """The serving version (re-read from the pointer / alias on every call), or None if none."""
+
+    @abc.abstractmethod
+    def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
+        """Top-k by cosine in the serving version; ``exact`` bypasses HNSW."""
+
+    @abc.abstractmethod
+    def count(self, filters: Filters | None = None) -> int:
+        """Points in the serving version matching ``filters``."""
+
+    def counts_by_language(self, languages: Sequence[str]) -> dict[str, int]:
+        return {lang: self.count(Filters(languages=(lang,))) for lang in languages}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release files / connections."""
