@@ -39,7 +39,8 @@ class Settings(BaseSettings):
 
     # store
     store: Literal["edge", "server", "local"] = Field(
-        "edge", description="edge = Qdrant Edge in-process; server = Qdrant via QDRANT_URL; local = qdrant-client local mode."
+        "edge",
+        description="edge = Qdrant Edge in-process; server = Qdrant via QDRANT_URL; local = qdrant-client local mode.",
     )
     index_dir: Path = Field(REPO_ROOT / "var" / "index", description="Edge shards / local-mode storage.")
     qdrant_url: str | None = Field(None, validation_alias=AliasChoices("LIRA_QDRANT_URL", "QDRANT_URL"))

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.api.deps import SearcherDep, SettingsDep
+from app.schemas import InfoResponse, ReadyResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
+async def readyz(searcher: SearcherDep):
+    """Readiness: model loaded, store reachable, index non-empty and built by this model."""
+    reasons, version = await searcher.readiness()
+    body = ReadyResponse(ready=not reasons, reasons=reasons, index_version=str(version) if version else None)
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+@router.get("/v1/info", response_model=InfoResponse)
+async def info(searcher: SearcherDep, settings: SettingsDep) -> InfoResponse:
+    """Model, serving index version and documents per language."""
+    reasons, version = await searcher.readiness()
+    counts = await searcher.counts() if version else {}
+    return InfoResponse(
+        model=searcher.encoder.model_id, model_fingerprint=searcher.encoder.fingerprint, dim=searcher.encoder.dim,
+        store=settings.resolved_store(), index_version=str(version) if version else None,
+        documents=sum(counts.values()), documents_per_language=counts,
+    )

@@ -1,0 +1,78 @@
+"""Micro-batching of query encodings.
+
+Concurrent requests each carry one short query; encoding them one by one oversubscribes the two cores with
+competing torch thread pools. One worker thread drains whatever queries are waiting and encodes them as a
+single batch, so throughput grows with concurrency while a lone query still goes straight through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+
+import numpy as np
+
+from model.encoder import Encoder
+
+
+class QueryEncoder:
+    def __init__(self, encoder: Encoder, max_batch: int = 32, cache_size: int = 4096) -> None:
+        self._encoder = encoder
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[str, Future] | None] = queue.SimpleQueue()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="query-encoder", daemon=True)
+        self._thread.start()
+
+    async def encode(self, text: str) -> np.ndarray:
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+        future: Future = Future()
+        self._queue.put((text, future))
+        vector = await asyncio.wrap_future(future)
+        with self._cache_lock:
+            self._cache[text] = vector
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vector
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            self._encode_batch(batch)
+
+    def _encode_batch(self, batch: list[tuple[str, Future]]) -> None:
+        texts = list(dict.fromkeys(text for text, _ in batch))
+        try:
+            vectors = self._encoder.encode(texts, kind="query")
+        except Exception as exc:  # the caller's request fails, the worker lives on
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        by_text = dict(zip(texts, vectors, strict=True))
+        for text, future in batch:
+            future.set_result(by_text[text])
