@@ -11,7 +11,7 @@ import abc
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +44,10 @@ class IndexVersion:
     def __str__(self) -> str:
         return f"{self.model}-{self.data}-{self.stamp}"
 
+    def sort_key(self) -> tuple[str, str]:
+        """Creation order: the timestamp (fixed width, so it sorts as text), ties broken by name."""
+        return (self.stamp, str(self))
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -71,6 +75,30 @@ def point_id(product_id: str) -> str:
 # Payload fields that get an index in every engine that supports payload indexes.
 KEYWORD_FIELDS = ("language", "category_prefixes", "id")
 FLOAT_FIELDS = ("price",)
+
+
+def validate_batch(ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict], dim: int) -> np.ndarray:
+    """Check an upsert batch up front, so a bad batch fails with a clear message instead of an engine error."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise ValueError(f"vectors must have shape (n, {dim}) for this version, got {arr.shape}")
+    if not len(ids) == len(payloads) == arr.shape[0]:
+        raise ValueError(f"got {len(ids)} ids, {arr.shape[0]} vectors and {len(payloads)} payloads: they must match")
+    if not np.isfinite(arr).all():
+        raise ValueError("vectors contain NaN or infinity: check the encoder output")
+    return arr
+
+
+def versions_to_drop(
+    versions: Sequence[IndexVersion], current: IndexVersion, keep: int, finished: Callable[[IndexVersion], bool]
+) -> list[IndexVersion]:
+    """Retention after a switch: keep ``current`` and the ``keep - 1`` newest finished versions older than it.
+
+    Versions newer than ``current`` are never dropped (a writer may still be filling them), and unfinished older ones
+    always are (they can never be served)."""
+    older = [v for v in versions if v.sort_key() < current.sort_key()]
+    kept = set(sorted((v for v in older if finished(v)), key=IndexVersion.sort_key, reverse=True)[: keep - 1])
+    return [v for v in older if v not in kept]
 
 
 class VectorStore(abc.ABC):

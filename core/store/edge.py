@@ -1,0 +1,295 @@
+"""Qdrant Edge (the Qdrant engine, in-process): one shard directory per index version, a pointer file names the
+serving one.
+
+Layout under ``<index_dir>/<collection>/``::
+
+    CURRENT                        name of the serving version, replaced atomically (temp file, fsync, rename)
+    versions/<version>/            the Edge shard of one version
+    versions/<version>/COMPLETE    written last by finalize(): a version without it is never served
+
+A version is written once, by one indexer process, and never changes afterwards. So its shard runs without a
+write-ahead log: finalize() flushes it, a version killed before that is never served, and nothing holds the WAL's
+file lock, which would otherwise stop the API from opening the serving shard while an indexer process has it open.
+The indexer only ever creates new version directories and the API only opens the current one.
+
+qdrant_edge 0.9.0 holds the GIL for the whole of ``optimize()`` and of every query: HNSW builds belong in the
+indexer process, and concurrent searches in one API process run one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import qdrant_edge as qe
+
+from core.store.base import (
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    Filters,
+    Hit,
+    IndexVersion,
+    StoreUnavailable,
+    VectorStore,
+    point_id,
+    validate_batch,
+    versions_to_drop,
+)
+
+POINTER = "CURRENT"
+MARKER = "COMPLETE"
+_DROPPING = ".dropping-"  # a version being deleted is renamed first, so a half-deleted one never looks whole
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never a torn one, even across a crash."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def edge_filter(filters: Filters | None) -> qe.Filter | None:
+    if filters is None or filters.is_empty():
+        return None
+    must: list[qe.FieldCondition] = []
+    if filters.languages:
+        must.append(qe.FieldCondition(key="language", match=qe.MatchAny(list(filters.languages))))
+    if filters.category is not None:
+        must.append(qe.FieldCondition(key="category_prefixes", match=qe.MatchValue(filters.category)))
+    if filters.min_price is not None or filters.max_price is not None:
+        price = qe.RangeFloat(gte=filters.min_price, lte=filters.max_price)
+        must.append(qe.FieldCondition(key="price", range=price))
+    return qe.Filter(must=must)
+
+
+class EdgeStore(VectorStore):
+    """Versions as Edge shards on local disk; see the module docstring for the layout and its guarantees."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        collection: str = "products",
+        *,
+        keep_versions: int = 2,
+        hnsw_threshold_kb: int | None = None,
+        read_only: bool = False,
+    ) -> None:
+        """``hnsw_threshold_kb``: segments with more vector data than this get an HNSW graph in finalize(); None
+        keeps Qdrant's default (10 MB, ~6.5k vectors of 384-d), below which brute force is as fast."""
+        if keep_versions < 1:
+            raise ValueError("keep_versions must be at least 1 (the serving version)")
+        self.root = Path(index_dir) / collection
+        self._versions_dir = self.root / "versions"
+        self._pointer = self.root / POINTER
+        self._keep = keep_versions
+        self._hnsw_threshold_kb = hnsw_threshold_kb
+        self._read_only = read_only
+        self._writers: dict[IndexVersion, tuple[qe.EdgeShard, int]] = {}
+        self._lock = threading.Lock()
+        self._serving: tuple[IndexVersion, qe.EdgeShard, int] | None = None
+        self._pointer_seen: tuple[tuple[int, int, int], IndexVersion] | None = None
+
+    # ---- layout ---------------------------------------------------------------------------------
+    def _dir(self, version: IndexVersion) -> Path:
+        return self._versions_dir / str(version)
+
+    def _finished(self, version: IndexVersion) -> bool:
+        return (self._dir(version) / MARKER).is_file()
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise PermissionError(f"this store at {self.root} was opened read-only: only the indexer writes the index")
+
+    # ---- writing --------------------------------------------------------------------------------
+    def create_version(self, version: IndexVersion, dim: int) -> None:
+        self._check_writable()
+        if dim < 1:
+            raise ValueError(f"dim must be the encoder's output size (at least 1), got {dim}")
+        path = self._dir(version)
+        self._versions_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise ValueError(f"index version {version} already exists at {path}: create a new version") from None
+        optimizers = (
+            qe.EdgeOptimizersConfig(indexing_threshold=self._hnsw_threshold_kb)
+            if self._hnsw_threshold_kb is not None
+            else None
+        )
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            optimizers=optimizers,
+            wal_enabled=False,
+        )
+        shard = qe.EdgeShard.create(str(path), config)
+        for name in KEYWORD_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+        for name in FLOAT_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
+        self._writers[version] = (shard, dim)
+
+    def _writer(self, version: IndexVersion) -> tuple[qe.EdgeShard, int]:
+        self._check_writable()
+        try:
+            return self._writers[version]
+        except KeyError:
+            state = "is already finalized" if self._finished(version) else "was not created by this store"
+            raise ValueError(
+                f"index version {version} {state}: an indexer writes a version from create_version() to finalize() "
+                "in one process; start a new version instead"
+            ) from None
+
+    def upsert(self, version: IndexVersion, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict]) -> None:
+        shard, dim = self._writer(version)
+        arr = validate_batch(ids, vectors, payloads, dim)
+        points = [
+            qe.Point(point_id(pid), vec, {**payload, "id": pid})
+            for pid, vec, payload in zip(ids, arr.tolist(), payloads, strict=True)
+        ]
+        shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def finalize(self, version: IndexVersion) -> None:
+        """Build HNSW, flush, reopen once, then mark the version complete.
+
+        ``optimize()`` holds the GIL for its whole run, so only the indexer process calls this. The reopen proves the
+        shard loads before it can be served, and settles the metadata Edge rewrites on a shard's first load."""
+        shard, dim = self._writer(version)
+        shard.optimize()
+        shard.flush()
+        shard.close()
+        del self._writers[version]
+        qe.EdgeShard.load(str(self._dir(version))).close()
+        _atomic_write(self._dir(version) / MARKER, json.dumps({"version": str(version), "dim": dim}))
+
+    def activate(self, version: IndexVersion) -> None:
+        self._check_writable()
+        if not self._finished(version):
+            raise ValueError(f"index version {version} is not finalized (no {MARKER} in {self._dir(version)}): "
+                             "finalize() it before activating it")
+        _atomic_write(self._pointer, f"{version}\n")
+        self._sweep_dropping()
+        for old in versions_to_drop(self.list_versions(), version, self._keep, self._finished):
+            self.drop_version(old)
+
+    def drop_version(self, version: IndexVersion) -> None:
+        self._check_writable()
+        if version == self.current_version():
+            raise ValueError(f"index version {version} is serving: activate another version before dropping it")
+        if version in self._writers:
+            self._writers.pop(version)[0].close()
+        path = self._dir(version)
+        if not path.exists():
+            return
+        doomed = path.with_name(f"{_DROPPING}{path.name}")
+        os.replace(path, doomed)
+        shutil.rmtree(doomed)
+
+    def _sweep_dropping(self) -> None:
+        """Finish deletions a killed indexer left half done."""
+        for path in self._versions_dir.glob(f"{_DROPPING}*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def list_versions(self) -> list[IndexVersion]:
+        if not self._versions_dir.is_dir():
+            return []
+        found = (IndexVersion.parse(p.name) for p in self._versions_dir.iterdir() if p.is_dir())
+        return sorted((v for v in found if v is not None), key=IndexVersion.sort_key)
+
+    # ---- reading --------------------------------------------------------------------------------
+    def current_version(self) -> IndexVersion | None:
+        """Re-read the pointer only when its inode, mtime or size changed: one stat per call."""
+        try:
+            st = os.stat(self._pointer)
+        except FileNotFoundError:
+            if self._pointer_seen is None:
+                return None
+            # activate() only ever replaces the pointer: if it vanished, the index directory was moved or deleted.
+            raise StoreUnavailable(
+                f"the index pointer {self._pointer} disappeared: restore {self.root} or re-run the indexer"
+            ) from None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        seen = self._pointer_seen
+        if seen is not None and seen[0] == key:
+            return seen[1]
+        try:
+            text = self._pointer.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreUnavailable(
+                f"cannot read the index pointer {self._pointer} ({exc}): re-run the indexer"
+            ) from exc
+        version = IndexVersion.parse(text)
+        if version is None:
+            raise StoreUnavailable(
+                f"the index pointer {self._pointer} is corrupt ({text[:60]!r} is not a version name): write the name "
+                f"of a finished version under {self._versions_dir} into it, or re-run the indexer"
+            )
+        self._pointer_seen = (key, version)
+        return version
+
+    def _open_serving(self) -> tuple[IndexVersion, qe.EdgeShard, int]:
+        """The serving shard, reopened whenever the pointer moved. The replaced shard is not closed explicitly:
+        searches still running on it would fail; dropping the last reference closes it once they return."""
+        version = self.current_version()
+        if version is None:
+            raise StoreUnavailable(f"no index version is serving under {self.root} yet: run the indexer")
+        with self._lock:
+            if self._serving is None or self._serving[0] != version:
+                self._serving = (version, *self._load(version))
+            return self._serving
+
+    def _load(self, version: IndexVersion) -> tuple[qe.EdgeShard, int]:
+        path = self._dir(version)
+        try:
+            dim = int(json.loads((path / MARKER).read_text(encoding="utf-8"))["dim"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreUnavailable(
+                f"the serving index version {version} is missing or unfinished at {path} ({exc}): re-run the indexer, "
+                f"or write the name of a finished version into {self._pointer}"
+            ) from exc
+        try:
+            return qe.EdgeShard.load(str(path)), dim
+        except Exception as exc:  # qdrant_edge raises bare Exception for every engine error
+            raise StoreUnavailable(f"cannot open the shard of index version {version} at {path} ({exc}): "
+                                   "re-run the indexer") from exc
+
+    def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
+        _, shard, dim = self._open_serving()
+        query = np.asarray(vector, dtype=np.float32)
+        if query.shape != (dim,):
+            raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        request = qe.QueryRequest(
+            limit=k,
+            query=qe.Query.Nearest(query.tolist()),
+            filter=edge_filter(filters),
+            with_payload=True,
+            params=qe.SearchParams(exact=exact),
+        )
+        return [Hit(p.payload["id"], p.score, p.payload) for p in shard.query(request)]
+
+    def count(self, filters: Filters | None = None) -> int:
+        _, shard, _ = self._open_serving()
+        return shard.count(qe.CountRequest(exact=True, filter=edge_filter(filters)))
+
+    def close(self) -> None:
+        for shard, _ in self._writers.values():
+            shard.close()
+        self._writers.clear()
+        with self._lock:
+            if self._serving is not None:
+                self._serving[1].close()
+                self._serving = None

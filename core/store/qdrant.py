@@ -1,0 +1,274 @@
+"""Qdrant through qdrant-client: a real server (``url``) or qdrant-client's local mode (``path`` or ``":memory:"``).
+
+Each index version is a collection ``<collection>__<version>``; the alias ``<collection>`` names the serving one.
+Searches go through the alias and activate() swaps it in one ``update_collection_aliases`` call, so a switch is atomic
+for every reader. finalize() records ``lira_finalized`` in the collection's metadata and activate() refuses a version
+without it, so a half-written version is never served.
+
+Local mode searches exactly, ignores payload indexes (none are created there) and locks its folder: one process
+per path, so the indexer and the API cannot share it the way they share an Edge index or a server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from core.store.base import (
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    Filters,
+    Hit,
+    IndexVersion,
+    StoreUnavailable,
+    VectorStore,
+    point_id,
+    validate_batch,
+    versions_to_drop,
+)
+
+FINALIZED = "lira_finalized"
+T = TypeVar("T")
+
+
+def qdrant_filter(filters: Filters | None) -> models.Filter | None:
+    if filters is None or filters.is_empty():
+        return None
+    must: list[models.Condition] = []
+    if filters.languages:
+        must.append(models.FieldCondition(key="language", match=models.MatchAny(any=list(filters.languages))))
+    if filters.category is not None:
+        must.append(models.FieldCondition(key="category_prefixes", match=models.MatchValue(value=filters.category)))
+    if filters.min_price is not None or filters.max_price is not None:
+        price = models.Range(gte=filters.min_price, lte=filters.max_price)
+        must.append(models.FieldCondition(key="price", range=price))
+    return models.Filter(must=must)
+
+
+class QdrantStore(VectorStore):
+    """Versions as Qdrant collections behind one alias; see the module docstring."""
+
+    def __init__(
+        self,
+        collection: str = "products",
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: Path | str | None = None,
+        location: str | None = None,
+        timeout_s: float = 5.0,
+        keep_versions: int = 2,
+        read_only: bool = False,
+    ) -> None:
+        if sum(x is not None for x in (url, path, location)) != 1:
+            raise ValueError(
+                "pass exactly one of url (a Qdrant server), path (local mode on disk) or location=':memory:'"
+            )
+        if keep_versions < 1:
+            raise ValueError("keep_versions must be at least 1 (the serving version)")
+        self._alias = collection
+        self._prefix = f"{collection}__"
+        self._server = url is not None
+        self._where = str(next(x for x in (url, path, location) if x is not None))
+        self._keep = keep_versions
+        self._read_only = read_only
+        if url is not None:
+            # No compatibility check: it would call the server from a background thread at start-up and only warn;
+            # an unreachable server is reported per call instead.
+            self._client = QdrantClient(
+                url=url, api_key=api_key, timeout=math.ceil(timeout_s), check_compatibility=False
+            )
+            return
+        try:
+            self._client = QdrantClient(path=str(path)) if path is not None else QdrantClient(location=location)
+        except RuntimeError as exc:  # local mode's folder lock is taken by another process
+            raise StoreUnavailable(
+                f"{exc}: local mode serves one process; use LIRA_STORE=edge or a Qdrant server (QDRANT_URL) to run the "
+                "indexer and the API side by side"
+            ) from exc
+
+    # ---- plumbing -------------------------------------------------------------------------------
+    def _name(self, version: IndexVersion) -> str:
+        return f"{self._prefix}{version}"
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise PermissionError(
+                f"this store on {self._where} was opened read-only: only the indexer writes the index"
+            )
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Map "Qdrant is not answering" to StoreUnavailable. Nothing is cached, so the next call simply retries and
+        succeeds as soon as the server is back."""
+        try:
+            yield
+        except ResourceExhaustedResponse as exc:
+            raise StoreUnavailable(
+                f"Qdrant at {self._where} is rate-limiting ({doing}): retry after {exc.retry_after_s} s"
+            ) from exc
+        except ResponseHandlingException as exc:
+            raise StoreUnavailable(
+                f"Qdrant at {self._where} did not answer while {doing} ({exc.source!r}): check that it is running and "
+                "that QDRANT_URL points at it"
+            ) from exc
+        except UnexpectedResponse as exc:
+            if exc.status_code in (401, 403):
+                raise StoreUnavailable(
+                    f"Qdrant at {self._where} refused the request while {doing}: check QDRANT_API_KEY"
+                ) from exc
+            if exc.status_code is None or exc.status_code >= 500:
+                raise StoreUnavailable(
+                    f"Qdrant at {self._where} failed while {doing} (HTTP {exc.status_code}): retry shortly"
+                ) from exc
+            raise
+
+    def _nothing_serving(self) -> StoreUnavailable:
+        return StoreUnavailable(f"no index version is serving in Qdrant at {self._where} yet: run the indexer")
+
+    def _version_state(self, version: IndexVersion) -> tuple[int, bool]:
+        """(vector size, finalized) of an existing version."""
+        name = self._name(version)
+        with self._guard(f"reading version {version}"):
+            if not self._client.collection_exists(name):
+                raise ValueError(f"index version {version} does not exist in Qdrant at {self._where}: "
+                                 "create_version() it first")
+            config = self._client.get_collection(name).config
+        return config.params.vectors.size, bool((config.metadata or {}).get(FINALIZED))
+
+    def _finished(self, version: IndexVersion) -> bool:
+        return self._version_state(version)[1]
+
+    # ---- writing --------------------------------------------------------------------------------
+    def create_version(self, version: IndexVersion, dim: int) -> None:
+        self._check_writable()
+        if dim < 1:
+            raise ValueError(f"dim must be the encoder's output size (at least 1), got {dim}")
+        name = self._name(version)
+        with self._guard(f"creating version {version}"):
+            if self._client.collection_exists(name):
+                raise ValueError(f"index version {version} already exists in Qdrant at {self._where}: "
+                                 "create a new version")
+            self._client.create_collection(
+                name,
+                vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                metadata={FINALIZED: False},
+            )
+            if self._server:
+                for field in KEYWORD_FIELDS:
+                    self._client.create_payload_index(name, field, field_schema=models.PayloadSchemaType.KEYWORD)
+                for field in FLOAT_FIELDS:
+                    self._client.create_payload_index(name, field, field_schema=models.PayloadSchemaType.FLOAT)
+
+    def upsert(self, version: IndexVersion, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict]) -> None:
+        self._check_writable()
+        dim, finished = self._version_state(version)
+        if finished:
+            raise ValueError(f"index version {version} is already finalized: start a new version instead")
+        arr = validate_batch(ids, vectors, payloads, dim)
+        points = [
+            models.PointStruct(id=point_id(pid), vector=vec, payload={**payload, "id": pid})
+            for pid, vec, payload in zip(ids, arr.tolist(), payloads, strict=True)
+        ]
+        with self._guard(f"writing to version {version}"):
+            self._client.upsert(self._name(version), points=points, wait=True)
+
+    def finalize(self, version: IndexVersion) -> None:
+        """Mark the version servable. The server builds HNSW in the background and searches stay exact meanwhile;
+        local mode always searches exactly."""
+        self._check_writable()
+        self._version_state(version)
+        with self._guard(f"finalizing version {version}"):
+            self._client.update_collection(self._name(version), metadata={FINALIZED: True})
+
+    def activate(self, version: IndexVersion) -> None:
+        self._check_writable()
+        if not self._finished(version):
+            raise ValueError(f"index version {version} is not finalized: finalize() it before activating it")
+        create = models.CreateAliasOperation(
+            create_alias=models.CreateAlias(collection_name=self._name(version), alias_name=self._alias)
+        )
+        # The server rejects deleting an alias that does not exist, so delete only when there is one to replace.
+        delete = models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self._alias))
+        ops = [create] if self._alias_target() is None else [delete, create]
+        with self._guard(f"activating version {version}"):
+            self._client.update_collection_aliases(change_aliases_operations=ops)
+        for old in versions_to_drop(self.list_versions(), version, self._keep, self._finished):
+            self.drop_version(old)
+
+    def drop_version(self, version: IndexVersion) -> None:
+        self._check_writable()
+        if version == self.current_version():
+            raise ValueError(f"index version {version} is serving: activate another version before dropping it")
+        with self._guard(f"dropping version {version}"):
+            self._client.delete_collection(self._name(version))
+
+    def list_versions(self) -> list[IndexVersion]:
+        with self._guard("listing versions"):
+            names = [c.name for c in self._client.get_collections().collections]
+        found = (IndexVersion.parse(n.removeprefix(self._prefix)) for n in names if n.startswith(self._prefix))
+        return sorted((v for v in found if v is not None), key=IndexVersion.sort_key)
+
+    # ---- reading --------------------------------------------------------------------------------
+    def _alias_target(self) -> str | None:
+        with self._guard("reading the serving alias"):
+            aliases = self._client.get_aliases().aliases
+        return next((a.collection_name for a in aliases if a.alias_name == self._alias), None)
+
+    def current_version(self) -> IndexVersion | None:
+        target = self._alias_target()
+        if target is None:
+            return None
+        version = IndexVersion.parse(target.removeprefix(self._prefix)) if target.startswith(self._prefix) else None
+        if version is None:
+            raise StoreUnavailable(
+                f"the alias {self._alias!r} in Qdrant at {self._where} points at {target!r}, which is no index version "
+                "of this store: re-run the indexer to point it at a new one"
+            )
+        return version
+
+    def _read(self, doing: str, call: Callable[[], T]) -> T:
+        """Run a read against the alias; a missing alias means nothing has been activated yet."""
+        if not self._server and self._alias_target() is None:  # local mode answers a missing alias with ValueError
+            raise self._nothing_serving()
+        with self._guard(doing):
+            try:
+                return call()
+            except UnexpectedResponse as exc:
+                if exc.status_code == 404:
+                    raise self._nothing_serving() from exc
+                raise
+
+    def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
+        query = np.asarray(vector, dtype=np.float32)
+        if query.ndim != 1:
+            raise ValueError(f"query vector must be one-dimensional, got shape {query.shape}")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        # Local mode always searches exactly and warns when given search params.
+        params = models.SearchParams(exact=True) if exact and self._server else None
+        response = self._read(
+            "searching",
+            lambda: self._client.query_points(
+                self._alias, query=query.tolist(), query_filter=qdrant_filter(filters), search_params=params, limit=k,
+                with_payload=True,
+            ),
+        )
+        return [Hit(p.payload["id"], p.score, p.payload) for p in response.points]
+
+    def count(self, filters: Filters | None = None) -> int:
+        result = self._read(
+            "counting", lambda: self._client.count(self._alias, count_filter=qdrant_filter(filters), exact=True)
+        )
+        return result.count
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,435 @@
+"""Congruence tests: the same scenarios on every engine, compared with each other and with numpy brute force.
+
+Engines: Qdrant Edge (``EdgeStore``) and qdrant-client local mode (``QdrantStore(path=...)``), the stand-in for a
+Qdrant server, which speaks the same client API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import qdrant_edge as qe
+
+from core.catalogue import Product
+from core.settings import LANGUAGES, REPO_ROOT, Settings
+from core.store import open_store
+from core.store.base import Filters, IndexVersion, StoreUnavailable, VectorStore
+from core.store.edge import POINTER, EdgeStore
+from core.store.qdrant import QdrantStore
+from indexer.job import remove_abandoned
+from tests.core.stores import DIM, ENGINES, make_store
+
+K = 10
+TOLERANCE = 1e-4
+CATEGORIES = (
+    "Electronics > Phones > Android",
+    "Electronics > Phones > iPhone",
+    "Electronics > Audio",
+    "Home > Kitchen",
+    "Home > Kitchen > Cookware",
+    "Fashion > Shoes",
+)
+FILTERS = {
+    "none": Filters(),
+    "one-language": Filters(languages=("en",)),
+    "three-languages": Filters(languages=("vi", "th", "bn")),
+    "category-root": Filters(category="Electronics"),
+    "category-middle": Filters(category="Electronics > Phones"),
+    "category-leaf": Filters(category="Home > Kitchen > Cookware"),
+    "category-partial-name": Filters(category="Electronics > Phone"),
+    "category-unknown": Filters(category="Toys"),
+    "min-price": Filters(min_price=400.0),
+    "max-price": Filters(max_price=50.0),
+    "price-range": Filters(min_price=100.0, max_price=200.0),
+    "all-combined": Filters(languages=("id", "ms"), category="Electronics", max_price=300.0),
+    "sparse-combined": Filters(languages=("tl",), category="Fashion > Shoes", min_price=100.0),
+}
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    ids: list[str]
+    vectors: np.ndarray
+    payloads: list[dict]
+
+    def reference(self, query: np.ndarray, k: int, filters: Filters) -> list[tuple[str, float]]:
+        """Exact top-k by cosine among the matching products."""
+        idx = np.flatnonzero([_matches(p, filters) for p in self.payloads])
+        scores = self.vectors[idx].astype(np.float64) @ query.astype(np.float64)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(self.ids[idx[i]], float(scores[i])) for i in order]
+
+    def count(self, filters: Filters) -> int:
+        return sum(_matches(p, filters) for p in self.payloads)
+
+
+def _matches(payload: dict, f: Filters) -> bool:
+    return (
+        (not f.languages or payload["language"] in f.languages)
+        and (f.category is None or f.category in payload["category_prefixes"])
+        and (f.min_price is None or payload["price"] >= f.min_price)
+        and (f.max_price is None or payload["price"] <= f.max_price)
+    )
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def make_catalogue(seed: int, n: int, prefix: str) -> Catalogue:
+    rng = np.random.default_rng(seed)
+    products = [
+        Product(
+            id=f"{prefix}{i:05d}",
+            language=LANGUAGES[i % len(LANGUAGES)],
+            title=f"product {prefix}{i}",
+            category=CATEGORIES[int(rng.integers(len(CATEGORIES)))],
+            price=round(float(rng.uniform(0, 500)), 2),
+            currency="USD",
+            attributes={"colour": "red"} if i % 5 == 0 else {},
+        )
+        for i in range(n)
+    ]
+    return Catalogue([p.id for p in products], _unit(rng, n), [p.payload() for p in products])
+
+
+def write_version(store: VectorStore, catalogue: Catalogue, *, activate: bool = True) -> IndexVersion:
+    version = IndexVersion.new("testmodel", "c0ffee")
+    store.create_version(version, DIM)
+    for start in range(0, len(catalogue.ids), 128):
+        batch = slice(start, start + 128)
+        store.upsert(version, catalogue.ids[batch], catalogue.vectors[batch], catalogue.payloads[batch])
+    store.finalize(version)
+    if activate:
+        store.activate(version)
+    return version
+
+
+def assert_same_hits(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> None:
+    assert [i for i, _ in got] == [i for i, _ in want]
+    np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=TOLERANCE, rtol=0)
+
+
+def hits(store: VectorStore, query: np.ndarray, k: int = K, filters: Filters | None = None) -> list[tuple[str, float]]:
+    return [(h.id, h.score) for h in store.search(query, k, filters, exact=True)]
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return make_catalogue(seed=1, n=300, prefix="a")
+
+
+@pytest.fixture(scope="module")
+def small() -> Catalogue:
+    """For scenarios that write versions of their own: local mode commits every point to disk, one by one."""
+    return make_catalogue(seed=11, n=40, prefix="s")
+
+
+@pytest.fixture(scope="module")
+def queries(catalogue) -> np.ndarray:
+    """Random directions, plus a stored vector (its own product must come first with score 1)."""
+    return np.vstack([_unit(np.random.default_rng(2), 6), catalogue.vectors[7:8]])
+
+
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory, catalogue) -> dict[str, VectorStore]:
+    """One store per engine, serving the same catalogue."""
+    stores = {engine: make_store(engine, tmp_path_factory.mktemp(engine)) for engine in ENGINES}
+    for store in stores.values():
+        write_version(store, catalogue)
+    yield stores
+    for store in stores.values():
+        store.close()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    return request.param
+
+
+# ---- search and count --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("filters", FILTERS.values(), ids=FILTERS.keys())
+def test_exact_search_matches_brute_force(serving, engine, catalogue, queries, filters):
+    for query in queries:
+        assert_same_hits(hits(serving[engine], query, filters=filters), catalogue.reference(query, K, filters))
+
+
+@pytest.mark.parametrize("filters", FILTERS.values(), ids=FILTERS.keys())
+def test_count_matches_brute_force(serving, engine, catalogue, filters):
+    assert serving[engine].count(filters) == catalogue.count(filters)
+
+
+def test_engines_agree_with_each_other(serving, queries):
+    edge, local = serving["edge"], serving["local"]
+    for filters in FILTERS.values():
+        assert edge.count(filters) == local.count(filters)
+        for query in queries:
+            assert_same_hits(hits(edge, query, filters=filters), hits(local, query, filters=filters))
+    assert edge.counts_by_language(LANGUAGES) == local.counts_by_language(LANGUAGES)
+
+
+def test_scores_are_cosine_similarity_and_payload_round_trips(serving, engine, catalogue, queries):
+    top = serving[engine].search(queries[-1], 3, exact=True)
+    assert top[0].id == catalogue.ids[7]
+    assert top[0].score == pytest.approx(1.0, abs=TOLERANCE)
+    assert top[0].payload == catalogue.payloads[7]
+    assert top[0].score > top[1].score > top[2].score
+
+
+def test_k_beyond_the_matches_returns_every_match(serving, engine, catalogue, queries):
+    filters = FILTERS["sparse-combined"]
+    found = hits(serving[engine], queries[0], k=300, filters=filters)
+    assert len(found) == catalogue.count(filters) > 0
+
+
+# ---- versions ----------------------------------------------------------------------------------------------
+
+
+def test_nothing_is_served_before_the_first_activation(engine, tmp_path, small):
+    store = make_store(engine, tmp_path)
+    try:
+        assert store.current_version() is None
+        assert store.list_versions() == []
+        version = write_version(store, small, activate=False)
+        assert store.current_version() is None
+        assert store.list_versions() == [version]
+        with pytest.raises(StoreUnavailable, match="run the indexer"):
+            store.search(small.vectors[0], K)
+        with pytest.raises(StoreUnavailable, match="run the indexer"):
+            store.count()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("keep", [1, 2])
+def test_switching_versions_serves_the_new_one_and_keeps_the_last(engine, tmp_path, keep):
+    old, new, newest = (make_catalogue(seed, 30 + seed, prefix) for seed, prefix in ((3, "a"), (4, "b"), (5, "c")))
+    store = make_store(engine, tmp_path, keep_versions=keep)
+    # Edge: a separate read-only store, as in the API process; local mode allows one client per folder.
+    reader = EdgeStore(tmp_path, "products", read_only=True) if engine == "edge" else store
+    query = _unit(np.random.default_rng(6), 1)[0]
+    try:
+        v1 = write_version(store, old)
+        assert reader.current_version() == v1
+        assert_same_hits(hits(reader, query), old.reference(query, K, Filters()))
+
+        v2 = write_version(store, new)
+        assert reader.current_version() == v2
+        assert_same_hits(hits(reader, query), new.reference(query, K, Filters()))
+        assert reader.count() == len(new.ids)
+        assert store.list_versions() == ([v1, v2] if keep == 2 else [v2])
+
+        v3 = write_version(store, newest)
+        assert_same_hits(hits(reader, query), newest.reference(query, K, Filters()))
+        assert store.list_versions() == ([v2, v3] if keep == 2 else [v3])
+        with pytest.raises(ValueError, match="is serving"):
+            store.drop_version(v3)
+    finally:
+        store.close()
+        if reader is not store:
+            reader.close()
+
+
+def test_an_unfinished_version_is_never_served(engine, tmp_path, small):
+    store = make_store(engine, tmp_path)
+    try:
+        v1 = write_version(store, small)
+        v2 = IndexVersion.new("testmodel", "beef")
+        store.create_version(v2, DIM)
+        store.upsert(v2, ["x1"], small.vectors[:1], [small.payloads[0]])
+        with pytest.raises(ValueError, match="not finalized"):
+            store.activate(v2)
+        assert store.current_version() == v1
+        assert store.count() == len(small.ids)
+        assert store.list_versions() == [v1, v2]
+        remove_abandoned(store)
+        assert store.list_versions() == [v1]
+    finally:
+        store.close()
+
+
+def test_open_store_picks_the_configured_engine(tmp_path, monkeypatch):
+    for name in ("QDRANT_URL", "LIRA_QDRANT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for kind, cls in (("edge", EdgeStore), ("local", QdrantStore)):
+        store = open_store(Settings(_env_file=None, store=kind, index_dir=tmp_path / kind))
+        try:
+            assert isinstance(store, cls)
+        finally:
+            store.close()
+    monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:1")
+    store = open_store(Settings(_env_file=None, store="edge", index_dir=tmp_path), read_only=True)
+    try:
+        assert isinstance(store, QdrantStore)
+        with pytest.raises(PermissionError, match="read-only"):
+            store.create_version(IndexVersion.new("m", "d"), DIM)
+    finally:
+        store.close()
+
+
+# ---- Edge specifics ----------------------------------------------------------------------------------------
+
+
+def test_edge_hnsw_recall_against_exact(tmp_path):
+    big = make_catalogue(seed=7, n=2000, prefix="h")
+    store = EdgeStore(tmp_path, "products", hnsw_threshold_kb=1)
+    try:
+        version = write_version(store, big, activate=False)
+        shard = qe.EdgeShard.load(str(store.root / "versions" / str(version)))
+        assert shard.info().indexed_vectors_count == len(big.ids), "finalize() must have built the HNSW graph"
+        shard.close()
+        store.activate(version)
+        recalls = []
+        for query in _unit(np.random.default_rng(8), 40):
+            exact = hits(store, query)
+            assert_same_hits(exact, big.reference(query, K, Filters()))
+            approx = {h.id for h in store.search(query, K)}
+            recalls.append(len(approx & {i for i, _ in exact}) / K)
+        assert np.mean(recalls) >= 0.95
+    finally:
+        store.close()
+
+
+def test_edge_broken_pointer_or_shard_is_store_unavailable(tmp_path, small):
+    store = EdgeStore(tmp_path, "products")
+    version = write_version(store, small)
+    store.close()
+    pointer = tmp_path / "products" / POINTER
+
+    pointer.write_text("not a version\n")
+    with pytest.raises(StoreUnavailable, match="corrupt"):
+        EdgeStore(tmp_path, "products", read_only=True).search(small.vectors[0], K)
+
+    pointer.write_text(f"{IndexVersion.new('testmodel', 'dead')}\n")
+    with pytest.raises(StoreUnavailable, match="missing or unfinished"):
+        EdgeStore(tmp_path, "products", read_only=True).count()
+
+    pointer.write_text(f"{version}\n")
+    (tmp_path / "products" / "versions" / str(version) / "COMPLETE").unlink()
+    with pytest.raises(StoreUnavailable, match="missing or unfinished"):
+        EdgeStore(tmp_path, "products", read_only=True).count()
+
+
+def test_edge_index_moved_away_is_store_unavailable_until_restored(tmp_path, small):
+    store = EdgeStore(tmp_path / "index", "products")
+    write_version(store, small)
+    reader = EdgeStore(tmp_path / "index", "products", read_only=True)
+    try:
+        assert reader.count() == len(small.ids)
+        (tmp_path / "index").rename(tmp_path / "moved")
+        with pytest.raises(StoreUnavailable, match="disappeared"):
+            reader.count()
+        (tmp_path / "moved").rename(tmp_path / "index")
+        assert reader.count() == len(small.ids)
+    finally:
+        reader.close()
+        store.close()
+
+
+def test_edge_read_only_store_refuses_writes(tmp_path):
+    store = EdgeStore(tmp_path, "products", read_only=True)
+    with pytest.raises(PermissionError, match="read-only"):
+        store.create_version(IndexVersion.new("m", "d"), DIM)
+    assert not (tmp_path / "products").exists()
+
+
+# ---- a killed indexer --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", ["upserting", "finalized"])
+def test_a_killed_indexer_leaves_the_old_version_serving(engine, tmp_path, small, queries, stage):
+    store = make_store(engine, tmp_path)
+    v1 = write_version(store, small)
+    store.close()  # local mode: one client per folder, and the child needs it
+    # Edge: an API-like reader keeps serving while the indexer runs and dies.
+    reader = EdgeStore(tmp_path, "products", read_only=True) if engine == "edge" else None
+    want = small.reference(queries[0], K, Filters())
+    if reader:
+        assert_same_hits(hits(reader, queries[0]), want)
+
+    v2 = IndexVersion.new("testmodel", "beef")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.core.stores", engine, str(tmp_path), str(v2), stage],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    try:
+        assert child.stdout.readline().strip() == stage, "the writer died before reaching the stage to kill it in"
+        if stage == "upserting":
+            time.sleep(0.3)  # let it get into the middle of a batch
+    finally:
+        child.kill()  # SIGKILL: no clean-up code runs
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+    if reader:
+        assert reader.current_version() == v1
+        assert_same_hits(hits(reader, queries[0]), want)
+        reader.close()
+    writer = make_store(engine, tmp_path)
+    try:
+        assert writer.current_version() == v1
+        assert_same_hits(hits(writer, queries[0]), want)
+        assert writer.list_versions() == [v1, v2]
+        remove_abandoned(writer)
+        assert writer.list_versions() == [v1]
+        v3 = write_version(writer, small)
+        assert writer.current_version() == v3
+    finally:
+        writer.close()
+
+
+# ---- a Qdrant server that goes away and comes back ---------------------------------------------------------
+
+SERVED = IndexVersion.new("testmodel", "c0ffee")
+
+
+class _FakeQdrant(BaseHTTPRequestHandler):
+    """Just enough of Qdrant's REST API for the alias lookup."""
+
+    def do_GET(self) -> None:
+        body = {"aliases": [{"alias_name": "products", "collection_name": f"products__{SERVED}"}]}
+        data = json.dumps({"result": body, "status": "ok", "time": 0.0}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_server_outage_is_store_unavailable_and_recovers_by_itself():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = QdrantStore("products", url=f"http://127.0.0.1:{port}", timeout_s=1)
+    try:
+        with pytest.raises(StoreUnavailable, match="did not answer"):
+            store.current_version()
+        with pytest.raises(StoreUnavailable, match="did not answer"):
+            store.search(np.ones(DIM, dtype=np.float32), K)
+        server = ThreadingHTTPServer(("127.0.0.1", port), _FakeQdrant)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            assert store.current_version() == SERVED
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        store.close()
