@@ -2,8 +2,8 @@
 
 Mirrors ``e5_parse`` in the package's ``e5.c``, which is the authoritative format description: a fixed
 header, the unigram tokenizer (pieces, scores, special ids, a per-codepoint normalisation map), then a
-tensor directory pointing at f32 or Q4_0 data. Q4_0 is dequantised exactly as ``deq_row`` does so the
-fp32 weights we rebuild are bit-identical to what the C engine computes with.
+tensor directory pointing at f32 or Q4_0 data. Q4_0 is dequantised bit-identically to e5.c's ``deq_row``
+(its matmuls use the same nibbles and scales in integer form, so the fp32 model reproduces the engine).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
-DTYPE_F32 = 0
+DTYPE_F32 = 0  # e5.c ignores the dtype byte (it knows each tensor's type by name); the pack writes 0 / 1
 DTYPE_Q4 = 1
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])  # 18 bytes, packed like block_q4_0
 
@@ -169,7 +169,11 @@ class E5Pack:
     def shape(self, name: str) -> tuple[int, ...]:
         """Shapes are implied by the name (the pack stores only element counts); matrices are [out, in]."""
         c = self.config
-        fixed = {"emb.word": (c.vocab, c.hidden), "emb.pos": (c.max_positions, c.hidden), "emb.type": (c.type_vocab, c.hidden)}
+        fixed = {
+            "emb.word": (c.vocab, c.hidden),
+            "emb.pos": (c.max_positions, c.hidden),
+            "emb.type": (c.type_vocab, c.hidden),
+        }
         if name in fixed:
             return fixed[name]
         suffix = name.split(".", 1)[1] if name.startswith("l") else name

@@ -1,0 +1,105 @@
+"""The HTTP API over a small real index built with the real model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.settings import LANGUAGES
+from tests.conftest import PER_LANGUAGE
+
+
+def _search(client, **body):
+    return client.post("/v1/search", json=body)
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["ready"] is True and ready.json()["index_version"]
+
+
+def test_info_counts_every_language(client):
+    info = client.get("/v1/info").json()
+    assert info["documents_per_language"] == dict.fromkeys(LANGUAGES, PER_LANGUAGE)
+    assert info["documents"] == PER_LANGUAGE * len(LANGUAGES)
+    assert info["dim"] == 384 and info["index_version"].startswith(info["model_fingerprint"][:8])
+
+
+def test_search_shape_and_k(client):
+    r = _search(client, query="giày thể thao nam", k=5)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["results"]) == 5
+    assert body["took_ms"] > 0 and body["index_version"] and body["model"]
+    first = body["results"][0]
+    assert set(first) == {"id", "title", "language", "category", "brand", "price", "currency", "score"}
+    scores = [x["score"] for x in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_exact_title_ranks_first(client, subset_catalogue):
+    rows = [json.loads(line) for line in subset_catalogue.open(encoding="utf-8")]
+    for lang in ("vi", "th", "ur"):
+        product = next(p for p in rows if p["language"] == lang)
+        results = _search(client, query=product["title"], k=3, languages=[lang]).json()["results"]
+        assert product["id"] in [x["id"] for x in results], (lang, product["title"], results)
+
+
+def test_filters(client):
+    body = _search(client, query="mobile phone", k=50, languages=["th", "bn"]).json()
+    assert body["results"] and {x["language"] for x in body["results"]} <= {"th", "bn"}
+
+    any_result = _search(client, query="shoes", k=1).json()["results"][0]
+    top = any_result["category"].split(" > ")[0]
+    body = _search(client, query="shoes", k=50, category=top).json()
+    assert body["results"] and all(x["category"].startswith(top) for x in body["results"])
+
+    body = _search(client, query="rice cooker", k=50, languages=["en"], min_price=10, max_price=60).json()
+    assert all(10 <= x["price"] <= 60 for x in body["results"])
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"query": "   "}, "must not be empty"),
+        ({"query": "x" * 513}, "limit is 512"),
+        ({"query": "ao", "languages": ["xx"]}, "valid codes: en, vi, th, id, ms, tl, ur, bn"),
+        ({"query": "ao", "k": 0}, "k"),
+        ({"query": "ao", "k": 101}, "k"),
+        ({"query": "ao", "min_price": 50, "max_price": 10}, "must not exceed max_price"),
+        ({"query": "ao", "category": "A >  > B"}, "no empty part"),
+        ({"k": 3}, "query"),
+    ],
+)
+def test_bad_search_requests_say_what_to_fix(client, body, fragment):
+    r = _search(client, **body)
+    assert r.status_code == 422
+    problem = r.json()
+    assert problem["error"] == "invalid_request" and fragment in problem["message"], problem
+
+
+def test_malformed_json_is_4xx(client):
+    r = client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+
+
+def test_encode(client):
+    r = client.post("/v1/encode", json={"texts": ["áo thun nam", "เสื้อยืด"], "kind": "query"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    vectors = np.asarray(body["vectors"], dtype=np.float32)
+    assert vectors.shape == (2, body["dim"]) and body["dim"] == 384
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert client.post("/v1/encode", json={"texts": ["a"] * 65}).status_code == 422
+    assert client.post("/v1/encode", json={"texts": []}).status_code == 422
+    assert client.post("/v1/encode", json={"texts": ["a"], "kind": "document"}).status_code == 422
+
+
+def test_openapi_docs(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/search", "/v1/encode", "/healthz", "/readyz", "/v1/info"} <= set(paths)

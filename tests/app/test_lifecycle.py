@@ -1,0 +1,97 @@
+"""The API follows the index: new versions without a restart, 503 while the store is gone, then recovery."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.services.batcher import QueryEncoder
+from app.services.searcher import Searcher
+from core.store import open_store
+from indexer.job import reindex
+
+
+@pytest.fixture()
+def own_index(tmp_path, indexed_settings):
+    index_dir = tmp_path / "index"
+    shutil.copytree(indexed_settings.index_dir, index_dir)
+    return indexed_settings.model_copy(update={"index_dir": index_dir})
+
+
+@pytest.fixture()
+def own_client(own_index, encoder):
+    store = open_store(own_index, read_only=True)
+    searcher = Searcher(own_index, encoder, store, QueryEncoder(encoder))
+    with TestClient(create_app(own_index, searcher=searcher)) as c:
+        yield c
+    searcher.queries.close()
+    store.close()
+
+
+def test_new_version_is_served_without_restart(own_client, own_index, encoder, subset_catalogue, tmp_path):
+    before = own_client.post("/v1/search", json={"query": "tas", "k": 3}).json()["index_version"]
+    smaller = tmp_path / "ten.jsonl"
+    smaller.write_text("".join(subset_catalogue.open(encoding="utf-8").readlines()[:10]), encoding="utf-8")
+    writer = open_store(own_index)
+    try:
+        summary = reindex(smaller, encoder, writer, progress=False)
+    finally:
+        writer.close()
+    assert summary.version != before
+    after = own_client.post("/v1/search", json={"query": "tas", "k": 3}).json()
+    assert after["index_version"] == summary.version
+    assert own_client.get("/v1/info").json()["documents"] == 10
+
+
+def test_store_gone_gives_503_then_recovers(own_client, own_index):
+    moved = own_index.index_dir.with_name("moved-away")
+    own_index.index_dir.rename(moved)
+    try:
+        r = own_client.post("/v1/search", json={"query": "sepatu"})
+        assert r.status_code == 503
+        assert r.json()["error"] in {"store_unavailable", "index_not_ready"} and r.json()["message"]
+        assert own_client.get("/readyz").status_code == 503
+    finally:
+        moved.rename(own_index.index_dir)
+    assert own_client.post("/v1/search", json={"query": "sepatu"}).status_code == 200
+    assert own_client.get("/readyz").status_code == 200
+
+
+def test_unreachable_server_gives_503(encoder):
+    from core.settings import Settings
+
+    settings = Settings(_env_file=None, qdrant_url="http://127.0.0.1:9", store_timeout_s=2)
+    store = open_store(settings, read_only=True)
+    searcher = Searcher(settings, encoder, store, QueryEncoder(encoder))
+    with TestClient(create_app(settings, searcher=searcher)) as c:
+        r = c.post("/v1/search", json={"query": "sepatu"})
+        assert r.status_code == 503 and r.json()["error"] == "store_unavailable"
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["reasons"]
+    searcher.queries.close()
+
+
+class _OtherModel:
+    """Stands for a different model: its fingerprint differs from the one that built the index."""
+
+    fingerprint = "ffffffffffff"
+    model_id = "another-model"
+    dim = 384
+
+    def encode(self, texts, kind="passage", batch_size=None, progress=False):
+        raise AssertionError("must not encode against an index of another model")
+
+
+def test_index_from_another_model_is_refused(own_index):
+    other = _OtherModel()
+    store = open_store(own_index, read_only=True)
+    searcher = Searcher(own_index, other, store, QueryEncoder(other))
+    with TestClient(create_app(own_index, searcher=searcher)) as c:
+        r = c.post("/v1/search", json={"query": "sepatu"})
+        assert r.status_code == 503 and "never mix" in r.json()["message"]
+        assert c.get("/readyz").status_code == 503
+    searcher.queries.close()
+    store.close()

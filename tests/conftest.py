@@ -1,0 +1,104 @@
+"""Shared fixtures: the real model, a small real index built by the real indexer, the app over it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from core.settings import REPO_ROOT, Settings
+
+CATALOGUE = REPO_ROOT / "data" / "catalogue" / "products.jsonl"
+PER_LANGUAGE = 40
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _base_settings(**overrides) -> Settings:
+    return Settings(_env_file=None, **overrides)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The parallel corpora; tests that need them skip when the folder is absent."""
+    path = _base_settings().data_dir
+    if not (path / "flores200_dev").is_dir():
+        pytest.skip(f"parallel corpora not found in {path} (set LIRA_DATA_DIR; see README 'Data')")
+    return path
+
+
+@pytest.fixture(scope="session")
+def subset_catalogue(tmp_path_factory) -> Path:
+    """The first PER_LANGUAGE products of every language of the bundled catalogue."""
+    taken: dict[str, int] = defaultdict(int)
+    out = tmp_path_factory.mktemp("catalogue") / "products.jsonl"
+    with CATALOGUE.open(encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
+        for line in src:
+            lang = json.loads(line)["language"]
+            if taken[lang] < PER_LANGUAGE:
+                taken[lang] += 1
+                dst.write(line)
+    return out
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The serving encoder as configured by default (Arca when its checkpoint is present)."""
+    from model.loader import load_encoder
+
+    return load_encoder(_base_settings())
+
+
+@pytest.fixture(scope="session")
+def indexed_settings(tmp_path_factory, encoder, subset_catalogue) -> Settings:
+    """Settings pointing at a freshly built Edge index of the subset catalogue."""
+    from core.store import open_store
+    from indexer.job import reindex
+
+    settings = _base_settings(store="edge", index_dir=tmp_path_factory.mktemp("index"))
+    store = open_store(settings)
+    try:
+        reindex(subset_catalogue, encoder, store, progress=False)
+    finally:
+        store.close()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def searcher(indexed_settings, encoder):
+    from app.services.batcher import QueryEncoder
+    from app.services.searcher import Searcher
+    from core.store import open_store
+
+    store = open_store(indexed_settings, read_only=True)
+    queries = QueryEncoder(encoder)
+    yield Searcher(indexed_settings, encoder, store, queries)
+    queries.close()
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def client(indexed_settings, searcher):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(indexed_settings, searcher=searcher)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory, indexed_settings):
+    """A real uvicorn server (``python -m app``) over its own copy of the index."""
+    from bench.common import uvicorn_server
+
+    index_copy = tmp_path_factory.mktemp("served") / "index"
+    shutil.copytree(indexed_settings.index_dir, index_copy)
+    with uvicorn_server({"LIRA_INDEX_DIR": str(index_copy), "LIRA_STORE": "edge"}) as url:
+        yield url

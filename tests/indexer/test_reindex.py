@@ -1,0 +1,136 @@
+"""The reindex job: bad rows reported and skipped, up-to-date index reused, a killed run harms nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from core.catalogue import read_catalogue
+from core.settings import REPO_ROOT
+from core.store import open_store
+from indexer.job import reindex
+
+_PROGRESS = re.compile(rb"\| *[1-9]\d*/\d+")
+
+
+def _good_row(i: int, **over) -> dict:
+    row = {"id": f"t-{i}", "language": "id", "title": f"Sepatu Lari Pria Hitam {i}", "description": "Sepatu ringan.",
+           "category": "Shoes > Sports Shoes > Running Shoes", "brand": "Adidas", "price": 350000 + i,
+           "currency": "IDR", "attributes": {"colour": "black"}}
+    return {**row, **over}
+
+
+@pytest.fixture()
+def messy_catalogue(tmp_path):
+    lines = [
+        json.dumps(_good_row(1)).encode(),
+        b'{"id": "t-2", "language": "id", "title": "Tas',  # truncated JSON
+        json.dumps(_good_row(3)).encode(),
+        "{\"id\": \"t-4\", \"title\": \"caf\xe9\"}".encode("latin-1"),  # wrong encoding
+        json.dumps(_good_row(1, title="Duplicate id")).encode(),
+        json.dumps(_good_row(6, price=-5)).encode(),
+        json.dumps(_good_row(7, title="x" * 1_000_000)).encode(),
+        json.dumps(_good_row(8, language="fr")).encode(),
+        b"[1, 2, 3]",
+        b"",
+        json.dumps(_good_row(11)).encode(),
+    ]
+    path = tmp_path / "messy.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_bad_rows_are_reported_with_line_numbers_and_skipped(messy_catalogue):
+    report = read_catalogue(messy_catalogue)
+    assert [p.id for p in report.products] == ["t-1", "t-3", "t-11"]
+    by_line = {e.line: e.message for e in report.errors}
+    assert set(by_line) == {2, 4, 5, 6, 7, 8, 9}
+    assert "invalid JSON" in by_line[2]
+    assert "UTF-8" in by_line[4]
+    assert "duplicate id 't-1'" in by_line[5] and "line 1" in by_line[5]
+    assert "price" in by_line[6]
+    assert "title" in by_line[7]
+    assert "unknown language 'fr'" in by_line[8]
+    assert "JSON object" in by_line[9]
+
+
+def test_reindex_indexes_the_good_rows(messy_catalogue, encoder, tmp_path, capsys, indexed_settings):
+    settings = indexed_settings.model_copy(update={"index_dir": tmp_path / "index"})
+    store = open_store(settings)
+    try:
+        summary = reindex(messy_catalogue, encoder, store, progress=False)
+        assert (summary.indexed, summary.skipped) == (3, 7)
+        assert store.count() == 3
+        err = capsys.readouterr().err
+        assert "catalogue line 2: invalid JSON" in err and "catalogue line 6:" in err
+
+        again = reindex(messy_catalogue, encoder, store, progress=False, if_stale=True)
+        assert again.up_to_date and again.version == summary.version
+        rebuilt = reindex(messy_catalogue, encoder, store, progress=False)
+        assert rebuilt.version != summary.version and store.count() == 3
+    finally:
+        store.close()
+
+
+def test_cli_help():
+    out = subprocess.run([sys.executable, "-m", "indexer", "reindex", "--help"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "--catalogue" in out and "--if-stale" in out
+
+
+def test_cli_rejects_missing_catalogue(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "indexer", "reindex", "--catalogue", str(tmp_path / "nope.jsonl")],
+                       cwd=REPO_ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_killed_reindex_leaves_the_previous_version_serving(indexed_settings, subset_catalogue, encoder, tmp_path):
+    index_dir = tmp_path / "index"
+    shutil.copytree(indexed_settings.index_dir, index_dir)
+    settings = indexed_settings.model_copy(update={"index_dir": index_dir})
+    reader = open_store(settings, read_only=True)
+    old = reader.current_version()
+    probe = encoder.encode(["sepatu lari"], kind="query")[0]
+    before = [h.id for h in reader.search(probe, 5)]
+
+    bigger = tmp_path / "bigger.jsonl"
+    bigger.write_text(subset_catalogue.read_text(encoding="utf-8"), encoding="utf-8")
+    env = {**os.environ, "LIRA_INDEX_DIR": str(index_dir), "LIRA_STORE": "edge", "LIRA_BATCH_SIZE": "16"}
+    proc = subprocess.Popen([sys.executable, "-m", "indexer", "reindex", "--catalogue", str(bigger)],
+                            cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    seen = bytearray()
+    reader_thread = threading.Thread(target=lambda: [seen.extend(c) for c in iter(lambda: proc.stderr.read(64), b"")],
+                                     daemon=True)
+    reader_thread.start()
+    deadline = time.monotonic() + 120
+    while not _PROGRESS.search(bytes(seen)) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, f"reindex finished before it could be killed: {seen.decode(errors='replace')}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    assert reader.current_version() == old
+    assert [h.id for h in reader.search(probe, 5)] == before
+    assert len(reader.list_versions()) >= 2, "the killed run should have left its partial version behind"
+    reader.close()
+
+    writer = open_store(settings)
+    try:
+        summary = reindex(subset_catalogue, encoder, writer, progress=False)
+        versions = [str(v) for v in writer.list_versions()]
+        assert summary.version in versions and all(v <= summary.version for v in versions)
+        assert writer.current_version() is not None and str(writer.current_version()) == summary.version
+        result = writer.search(probe, 5)
+        assert len(result) == 5 and np.isfinite([h.score for h in result]).all()
+    finally:
+        writer.close()
