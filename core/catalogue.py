@@ -108,7 +108,7 @@ def iter_rows(path: Path) -> Iterator[tuple[int, Product | RowError]]:
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 yield lineno, RowError(lineno, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
                 continue

@@ -44,7 +44,8 @@ class ReindexSummary:
         )
 
 
-def report_errors(report: CatalogueReport, out=sys.stderr) -> None:
+def report_errors(report: CatalogueReport, out=None) -> None:
+    out = out or sys.stderr
     for err in report.errors[:MAX_ERRORS_PRINTED]:
         print(f"skipped {err}", file=out)
     if report.skipped > MAX_ERRORS_PRINTED:

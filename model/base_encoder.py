@@ -8,6 +8,8 @@ trainer wraps. Training and serving share one code path (``tokenize`` -> ``embed
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar on every start
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING

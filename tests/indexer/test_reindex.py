@@ -20,7 +20,7 @@ from core.settings import REPO_ROOT
 from core.store import open_store
 from indexer.job import reindex
 
-_PROGRESS = re.compile(rb"\| *[1-9]\d*/\d+")
+_PROGRESS = re.compile(rb"indexing: +\d+%\|[^|]*\| *[1-9]\d*/\d+")
 
 
 def _good_row(i: int, **over) -> dict:
