@@ -1,11 +1,13 @@
-"""Pick the encoder the settings ask for: the trained Arca checkpoint by default, the base on request."""
+"""Pick the encoder the settings ask for: the trained Arca checkpoint by default, the base only on request."""
 
 from __future__ import annotations
 
-import sys
-
 from core.settings import Settings
 from model.encoder import Encoder
+
+
+class ModelLoadError(RuntimeError):
+    """The configured model cannot be loaded; the message names the file and what to do."""
 
 
 def load_encoder(settings: Settings) -> Encoder:
@@ -14,13 +16,12 @@ def load_encoder(settings: Settings) -> Encoder:
     base = BaseEncoder.from_settings(settings)
     if settings.model == "base":
         return base
-    if not settings.arca_checkpoint.exists():
-        print(
-            f"warning: Arca checkpoint {settings.arca_checkpoint} not found; serving the base encoder "
-            "(set LIRA_MODEL=base to silence this)",
-            file=sys.stderr,
+    if not settings.arca_checkpoint.is_file():
+        raise ModelLoadError(
+            f"Arca checkpoint {settings.arca_checkpoint} not found: restore it from the repository, train it "
+            "(python -m model.train arca --config model/configs/arca.yaml), point LIRA_ARCA_CHECKPOINT at it, "
+            "or serve the untrained base with LIRA_MODEL=base"
         )
-        return base
     from model.arca.encoder import ArcaEncoder
 
     return ArcaEncoder.from_checkpoint(base, settings.arca_checkpoint, settings)
