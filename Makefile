@@ -21,6 +21,7 @@ run: $(STAMP)
 
 ## Run the test suite (slow tests deselected; `make test PYTEST_ARGS="-m slow"` runs them)
 test: $(STAMP)
+	bash scripts/ensure_browser.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -8,6 +8,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,14 +30,16 @@ def uvicorn_server(env: dict[str, str] | None = None, timeout_s: float = 180.0):
     """Start ``python -m app`` on a free port; yield its base URL once /readyz answers 200."""
     port = free_port()
     full_env = {**os.environ, **(env or {}), "LIRA_PORT": str(port), "LIRA_HOST": "127.0.0.1"}
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a long run's access log must never block the server
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=full_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+                log.seek(0)
+                raise RuntimeError(f"server exited with {proc.returncode}: {log.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                     break
@@ -52,6 +55,7 @@ def uvicorn_server(env: dict[str, str] | None = None, timeout_s: float = 180.0):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
