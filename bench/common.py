@@ -30,7 +30,7 @@ def uvicorn_server(env: dict[str, str] | None = None, timeout_s: float = 180.0):
     """Start ``python -m app`` on a free port; yield its base URL once /readyz answers 200."""
     port = free_port()
     full_env = {**os.environ, **(env or {}), "LIRA_PORT": str(port), "LIRA_HOST": "127.0.0.1"}
-    log = tempfile.TemporaryFile()  # a file, not a pipe: a long run's access log must never block the server
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: an access log must never block the server
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=full_env,
                             stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
