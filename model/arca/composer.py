@@ -1,0 +1,78 @@
+"""The Arca actor: a learned gate over the views of a text, then one shared near-orthogonal adaptor.
+
+The paper's actor picks among discrete LLM translations with REINFORCE; our views are embedded by a
+differentiable student, so the gate is a softmax trained by backprop. Its inputs are "critic" features: what
+kind of view it is, the script and (when known) the language, how much the view agrees with the others, how
+much of the text the lexicon glossed, and the view's length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from core.settings import LANGUAGES
+from model.arca.views import SCRIPTS, VIEW_TYPES, TextViews
+
+# view type + script + language (last slot = unknown) + coverage + English share + length; agreement is
+# appended in forward
+N_STATIC = len(VIEW_TYPES) + len(SCRIPTS) + len(LANGUAGES) + 1 + 3
+N_FEATURES = N_STATIC + 1
+_MAX_LEN_LOG = math.log1p(128)
+
+
+def static_features(views: Sequence[TextViews], lengths: Sequence[Sequence[int]], max_views: int) -> torch.Tensor:
+    """(batch, max_views, N_STATIC) critic features known before encoding; ``lengths`` are token counts."""
+    feats = torch.zeros(len(views), max_views, N_STATIC)
+    lang_base = len(VIEW_TYPES) + len(SCRIPTS)
+    for b, (tv, lens) in enumerate(zip(views, lengths, strict=True)):
+        lang = LANGUAGES.index(tv.language) if tv.language in LANGUAGES else len(LANGUAGES)
+        for v, (kind, n) in enumerate(zip(tv.types, lens, strict=True)):
+            feats[b, v, kind] = 1.0
+            feats[b, v, len(VIEW_TYPES) + tv.script] = 1.0
+            feats[b, v, lang_base + lang] = 1.0
+            feats[b, v, -3] = tv.coverage
+            feats[b, v, -2] = tv.english_share
+            feats[b, v, -1] = math.log1p(n) / _MAX_LEN_LOG
+    return feats
+
+
+def agreement(views: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cosine of each (unit) view with the mean of the *other* present views; 1 for a lone view."""
+    m = mask.unsqueeze(-1).to(views.dtype)
+    total = (views * m).sum(dim=1, keepdim=True)
+    others = total - views * m
+    cos = nn.functional.cosine_similarity(views, others, dim=-1, eps=1e-8)
+    lone = mask.sum(dim=1, keepdim=True) <= 1
+    return torch.where(lone, torch.ones_like(cos), cos) * mask
+
+
+class Composer(nn.Module):
+    """Gate MLP → softmax over present views → weighted sum → adaptor A (identity at init) → unit vector."""
+
+    def __init__(self, dim: int = 384, hidden: int = 32) -> None:
+        super().__init__()
+        self.gate = nn.Sequential(nn.Linear(N_FEATURES, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        nn.init.zeros_(self.gate[-1].weight)  # uniform over the views at init: no view is trusted blindly
+        nn.init.zeros_(self.gate[-1].bias)
+        self.adaptor = nn.Linear(dim, dim, bias=False)
+        with torch.no_grad():
+            self.adaptor.weight.copy_(torch.eye(dim))
+
+    def forward(
+        self, views: torch.Tensor, mask: torch.Tensor, static: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``views`` (B, V, D) unit vectors, ``mask`` (B, V) bool → (unit (B, D), gate weights (B, V))."""
+        agree = agreement(views.detach(), mask).unsqueeze(-1)
+        logits = self.gate(torch.cat([static, agree], dim=-1)).squeeze(-1)
+        weights = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
+        mixed = (weights.unsqueeze(-1) * views).sum(dim=1)
+        return nn.functional.normalize(self.adaptor(mixed), dim=-1), weights
+
+    def orthogonality_gap(self) -> torch.Tensor:
+        """‖AᵀA − I‖²_F: zero when A is a rotation, so cosines between vectors are preserved."""
+        a = self.adaptor.weight
+        return (a.T @ a - torch.eye(a.shape[0], device=a.device, dtype=a.dtype)).pow(2).sum()

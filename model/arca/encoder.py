@@ -1,0 +1,90 @@
+"""``ArcaEncoder``: the serving encoder built from the base plus the small trained Arca checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint
+from model.arca.lora import load_lora, merge_lora
+from model.arca.pipeline import ArcaCore, ArcaModelConfig, build_core
+from model.arca.views import romaniser_versions, warm_up_romanisers
+from model.encoder import Kind
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from model.base_encoder import BaseEncoder
+
+
+class ArcaEncoder:
+    """Encoder protocol over Arca: views of every text, one merged-LoRA student pass, the learned composer.
+
+    Queries and passages go through the same pipeline (with their E5 prefixes), like the base.
+    """
+
+    dim = 384
+
+    def __init__(self, core: ArcaCore, checkpoint_sha256: str, batch_size: int) -> None:
+        self.core = core.eval()
+        self.batch_size = batch_size
+        base = core.base
+        self.model_id = f"arca@{checkpoint_sha256[:8]} (multilingual-e5-small base)"
+        # everything that moves the vectors: the checkpoint bytes, the base weights, the romanisers' rules
+        provenance = json.dumps([checkpoint_sha256, base.fingerprint, romaniser_versions()], sort_keys=True)
+        self.fingerprint = hashlib.sha256(provenance.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_checkpoint(cls, base: BaseEncoder, path: Path, settings: Settings | None = None) -> ArcaEncoder:
+        payload, sha = load_checkpoint(path)
+        trained_on = payload["base"].get("fingerprint")
+        if trained_on != base.fingerprint:
+            raise ArcaCheckpointError(
+                f"Arca checkpoint {path} was trained on base {trained_on}, but the installed base is "
+                f"{base.fingerprint}: retrain it (python -m model.train arca) or set LIRA_MODEL=base"
+            )
+        try:
+            core = build_core(base, ArcaModelConfig.from_dict(payload["config"]), payload["lexicon"])
+            load_lora(core.student, payload["lora"])
+            core.composer.load_state_dict(payload["composer"])
+        except (ValueError, RuntimeError, KeyError, TypeError) as e:
+            raise ArcaCheckpointError(f"Arca checkpoint {path} does not fit this model: {e}") from e
+        merge_lora(core.student)
+        core.to(base.device)
+        warm_up_romanisers()  # ~5 s of uroman tables at start-up instead of on the first Urdu/Bengali query
+        batch_size = settings.batch_size if settings is not None else base.batch_size
+        return cls(core, sha, batch_size)
+
+    def encode(
+        self, texts: Sequence[str], kind: Kind = "passage", batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """float32 (len(texts), 384), unit rows; texts grouped by length, all views of a group in one pass."""
+        texts = list(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        bs = batch_size or self.batch_size
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), desc="encode", unit="text")
+        try:
+            with torch.inference_mode():
+                for s in range(0, len(order), bs):
+                    idx = order[s : s + bs]
+                    views = self.core.build_views([texts[i] for i in idx])
+                    emb, _ = self.core(views, kind, chunk=bs)
+                    out[idx] = emb.float().cpu().numpy()
+                    if bar is not None:
+                        bar.update(len(idx))
+        finally:
+            if bar is not None:
+                bar.close()
+        return out

@@ -1,0 +1,42 @@
+"""``python -m model.train <trainer> --config FILE [--resume]``: one entry point for every trainable part.
+
+Each subcommand maps to a trainer function in ``TRAINERS`` (Arca now; LaSR's reranker slots in beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _arca(args: argparse.Namespace) -> None:
+    from model.arca.trainer import train_arca
+
+    train_arca(args.config, resume=args.resume, run_dir=args.run_dir, output=args.output)
+
+
+TRAINERS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+    "arca": (_arca, "model/configs/arca.yaml"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__)
+    sub = parser.add_subparsers(dest="trainer", required=True)
+    for name, (fn, default_config) in TRAINERS.items():
+        p = sub.add_parser(name, help=f"train {name}")
+        p.add_argument("--config", type=Path, default=Path(default_config), help="YAML config")
+        p.add_argument("--resume", action="store_true", help="continue from the run dir's saved trainer state")
+        p.add_argument("--run-dir", type=Path, default=None, help="override the config's run dir")
+        p.add_argument("--output", type=Path, default=None, help="override the config's checkpoint path")
+        p.set_defaults(fn=fn)
+    args = parser.parse_args(argv)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

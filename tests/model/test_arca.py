@@ -1,0 +1,293 @@
+"""Arca: views, composer, LoRA, data guards, a tiny real training run and the served encoder."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from core.settings import REPO_ROOT
+from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint
+from model.arca.composer import Composer, static_features
+from model.arca.data import (
+    ForbiddenDataError,
+    corpus_dir,
+    read_parallel,
+    read_train_queries,
+    train_queries_path,
+)
+from model.arca.views import VIEW_TYPES, Glosser, ViewBuilder, fold, guess_language
+
+TINY_CONFIG = REPO_ROOT / "model" / "configs" / "arca_tiny.yaml"
+LEXICON = [  # hand-written so the expectations do not move with the catalogue lexicon
+    ("vi", "giày thể thao", "sports shoes"),
+    ("vi", "giay the thao", "sports shoes"),
+    ("vi", "khóa", "padlock"),
+    ("vi", "in", "inch"),
+    ("id", "sepatu olahraga", "sports shoes"),
+    ("id", "celana panjang", "trousers"),
+    ("th", "รองเท้า", "shoes"),
+    ("ur", "جوتے", "shoes"),
+    ("en", "phone case", "phone case"),
+]
+
+
+def _kinds(views) -> list[str]:
+    return [VIEW_TYPES[t] for t in views.types]
+
+
+def _is_latin(text: str) -> bool:
+    return all(ch.isascii() or unicodedata.name(ch, "").startswith("LATIN") for ch in text)
+
+
+# ------------------------------------------------------------------------------------------- views
+
+
+def test_fold_strips_latin_diacritics_only() -> None:
+    assert fold("Giày Thể Thao ĐẸP  Nữ") == "giay the thao dep nu"
+    assert fold("Ñandú naïve") == "nandu naive"
+    for native in ("รองเท้าสีดำ", "জুতা কালো", "جوتے"):  # vowel signs of other scripts are letters, not accents
+        assert fold(native) == native
+
+
+def test_language_guess_from_script() -> None:
+    assert guess_language("รองเท้า") == "th"
+    assert guess_language("جوتے") == "ur"
+    assert guess_language("জুতা") == "bn"
+    assert guess_language("điện thoại") == "vi"
+    assert guess_language("sepatu") is None  # Latin without tell-tale letters: unknown
+
+
+@pytest.mark.parametrize("text", ["รองเท้ากีฬาสีดำ", "کالے جوتے", "লাল শাড়ি"])
+def test_romanised_view_for_non_latin_scripts(text: str) -> None:
+    views = ViewBuilder(None).build(text)
+    assert "roman" in _kinds(views)
+    roman = views.texts[_kinds(views).index("roman")]
+    assert roman.strip() and _is_latin(roman), roman
+
+
+def test_gloss_maps_plain_vietnamese_and_typos_to_english() -> None:
+    builder = ViewBuilder(Glosser(LEXICON))
+    views = builder.build("giay the thao nike")
+    assert views.texts[_kinds(views).index("gloss")] == "sports shoes nike"
+    assert views.coverage == pytest.approx(len("giaythethao") / len("giaythethaonike"))
+    typo = builder.build("sepatu olahrgaa")  # one slip in a 9-letter word
+    assert typo.texts[_kinds(typo).index("gloss")] == "sports shoes"
+    assert "gloss" in _kinds(builder.build("รองเท้าสีดำ"))  # Thai: longest-substring match without spaces
+
+
+def test_gloss_with_the_real_lexicon() -> None:
+    from data.lexicon import term_pairs
+    from model.arca.data import lexicon_entries
+
+    english = dict(term_pairs("vi"))["giay the thao"]
+    views = ViewBuilder(Glosser(lexicon_entries())).build("giay the thao")
+    assert views.texts[_kinds(views).index("gloss")] == english
+
+
+def test_gloss_is_precise() -> None:
+    glosser = Glosser(LEXICON)
+    assert glosser.gloss("phone case in black") is None  # "in" is English here, not vi_plain "inch"
+    assert glosser.gloss("nhà khoa học") is None  # typed with diacritics: "khoa" is not "khóa"
+    assert glosser.gloss("khóa cửa").text == "padlock cửa"
+
+
+def test_views_are_deduplicated() -> None:
+    builder = ViewBuilder(Glosser(LEXICON))
+    assert builder.build("running shoes").texts == ("running shoes",)  # clean English: one encoder pass
+    assert _kinds(builder.build("Running Shoes")) == ["raw", "norm"]
+    assert len(set(builder.build("Giày Thể Thao").texts)) == len(builder.build("Giày Thể Thao").texts)
+
+
+# ------------------------------------------------------------------------------------------- composer
+
+
+def test_composer_output_is_unit_and_gate_sums_to_one() -> None:
+    torch.manual_seed(0)
+    builder = ViewBuilder(Glosser(LEXICON))
+    views = [builder.build(t) for t in ("running shoes", "Giày Thể Thao Nữ", "รองเท้าสีดำ")]
+    n_views = max(len(v.texts) for v in views)
+    stacked = torch.nn.functional.normalize(torch.randn(len(views), n_views, 384), dim=-1)
+    mask = torch.tensor([[i < len(v.texts) for i in range(n_views)] for v in views])
+    static = static_features(views, [[5] * len(v.texts) for v in views], n_views)
+    composer = Composer()
+    torch.nn.init.normal_(composer.gate[-1].weight)  # a non-uniform gate
+    out, weights = composer(stacked, mask, static)
+    assert torch.allclose(out.norm(dim=-1), torch.ones(len(views)), atol=1e-5)
+    assert torch.allclose(weights.sum(dim=-1), torch.ones(len(views)), atol=1e-5)
+    assert torch.all(weights[~mask] == 0)
+
+
+def test_adaptor_is_orthogonal_at_init() -> None:
+    composer = Composer()
+    assert composer.orthogonality_gap().item() == pytest.approx(0.0, abs=1e-8)
+
+
+# ------------------------------------------------------------------------------------------- LoRA
+
+
+def test_lora_starts_at_base_and_merges_exactly(base_encoder) -> None:
+    from model.arca.lora import lora_modules, make_student, merge_lora
+    from model.base_encoder import mean_pool
+
+    batch = base_encoder.tokenize(["giày thể thao", "running shoes for women"], "query")
+
+    def pooled(model) -> torch.Tensor:
+        with torch.no_grad():
+            out = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
+            return mean_pool(out.last_hidden_state, batch.get("attention_mask"))
+
+    reference = pooled(base_encoder.model)
+    student = make_student(base_encoder.model, top_layers=2, rank=4, alpha=8)
+    assert torch.allclose(pooled(student), reference, atol=1e-5)
+    assert student.embeddings is base_encoder.model.embeddings  # frozen parts are shared, not copied
+    assert not any(p.requires_grad for p in base_encoder.model.parameters())
+    for m in lora_modules(student).values():
+        torch.nn.init.normal_(m.lora_b, std=0.02)
+    adapted = pooled(student)
+    merge_lora(student)
+    assert not lora_modules(student)
+    assert torch.allclose(pooled(student), adapted, atol=1e-4)
+    assert torch.allclose(pooled(base_encoder.model), reference)  # the base is untouched
+
+
+# ------------------------------------------------------------------------------------------- data guards
+
+
+def _write_pairs(path: Path, rows: list[tuple[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{en}\t{xx}\n" for en, xx in rows), encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["flores200_devtest", "sib200", "my_devtest_copy", "wmt_unknown"])
+def test_forbidden_corpora_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ForbiddenDataError):
+        corpus_dir(tmp_path, name)
+
+
+def test_devtest_only_dir_yields_no_training_data(tmp_path: Path) -> None:
+    _write_pairs(tmp_path / "flores200_devtest" / "vi.tsv", [("Hello.", "Xin chào.")])
+    with pytest.raises(FileNotFoundError, match="no training sentences"):
+        read_parallel(tmp_path)
+
+
+def test_devtest_disguised_as_dev_is_refused(tmp_path: Path) -> None:
+    _write_pairs(tmp_path / "flores200_devtest" / "vi.tsv", [("Hello.", "Xin chào.")])
+    os.symlink(tmp_path / "flores200_devtest", tmp_path / "flores200_dev")
+    with pytest.raises(ForbiddenDataError):
+        read_parallel(tmp_path, corpora=["flores200_dev"])
+
+
+def test_devtest_sentences_are_dropped_from_training(tmp_path: Path) -> None:
+    _write_pairs(tmp_path / "flores200_devtest" / "vi.tsv", [("Leaked.", "Rò rỉ.")])
+    _write_pairs(tmp_path / "ntrex128" / "vi.tsv", [("Leaked.", "Rò rỉ."), ("Fine.", "Ổn.")])
+    pairs, _ = read_parallel(tmp_path, corpora=["ntrex128"], languages=["vi"])
+    assert [p.english for p in pairs] == ["Fine."]
+
+
+def test_flores_dev_holdout_is_not_trained_on(tmp_path: Path) -> None:
+    _write_pairs(tmp_path / "flores200_dev" / "vi.tsv", [(f"S{i}.", f"C{i}.") for i in range(10)])
+    pairs, holdout = read_parallel(tmp_path, corpora=["flores200_dev"], languages=["vi"], holdout_flores_dev=3)
+    assert [p.english for p in holdout] == ["S7.", "S8.", "S9."]
+    assert not {p.english for p in pairs} & {p.english for p in holdout}
+
+
+@pytest.mark.parametrize("name", ["queries.dev.jsonl", "queries.test.jsonl"])
+def test_dev_and_test_queries_are_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("")
+    with pytest.raises(ForbiddenDataError):
+        train_queries_path(tmp_path / name)
+    with pytest.raises(ForbiddenDataError):
+        read_train_queries(tmp_path / name, tmp_path / "products.jsonl")
+
+
+@pytest.mark.corpora
+def test_real_corpora_load_without_devtest(data_dir: Path) -> None:
+    pairs, holdout = read_parallel(data_dir, holdout_flores_dev=50)
+    assert len(pairs) > 1000 and len(holdout) == 50 * 7
+    devtest = set()
+    for f in (data_dir / "flores200_devtest").glob("*.tsv"):
+        devtest |= {line.split("\t")[0] for line in f.read_text(encoding="utf-8").splitlines()}
+    assert not devtest & {p.english for p in pairs}
+
+
+# ------------------------------------------------------------------------------------------- training + serving
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A real (tiny) training run into a temp dir; returns the run dir (checkpoint at ``arca.pt``)."""
+    from model.arca.trainer import train_arca
+
+    run_dir = tmp_path_factory.mktemp("arca_run")
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config.update(run_dir=str(run_dir), output=str(run_dir / "arca.pt"), cache_dir=str(run_dir / "cache"))
+    path = run_dir / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    train_arca(path)
+    return run_dir
+
+
+def test_tiny_training_writes_logs_and_a_small_checkpoint(tiny_run: Path) -> None:
+    import json
+
+    history = json.loads((tiny_run / "log.json").read_text())["history"]
+    assert len(history) >= 4 and all(np.isfinite(h["total"]) for h in history)
+    assert (tiny_run / "loss_curve.png").stat().st_size > 0
+    assert (tiny_run / "state.pt").is_file()
+    payload, _ = load_checkpoint(tiny_run / "arca.pt")
+    assert payload["base"]["fingerprint"] and payload["lora"] and payload["lexicon"]
+    assert (tiny_run / "arca.pt").stat().st_size < 20e6
+
+
+@pytest.fixture(scope="module")
+def arca(tiny_run: Path, base_encoder):
+    from model.arca.encoder import ArcaEncoder
+
+    return ArcaEncoder.from_checkpoint(base_encoder, tiny_run / "arca.pt", None)
+
+
+def test_arca_satisfies_the_encoder_protocol(arca, base_encoder) -> None:
+    texts = ["giày thể thao nữ", "รองเท้าสีดำ", "running shoes", "joote ladies", ""]
+    for kind in ("query", "passage"):
+        out = arca.encode(texts, kind=kind)
+        assert out.dtype == np.float32 and out.shape == (len(texts), arca.dim) and arca.dim == 384
+        assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+        assert np.array_equal(out, arca.encode(texts, kind=kind))  # deterministic
+    single = np.stack([arca.encode([t], kind="query")[0] for t in texts])
+    assert np.allclose(single, arca.encode(texts, kind="query"), atol=1e-4)  # batching does not change vectors
+    assert arca.encode([], kind="query").shape == (0, 384)
+    assert arca.fingerprint != base_encoder.fingerprint
+    assert all(c in "0123456789abcdef" for c in arca.fingerprint)
+    assert arca.model_id.startswith("arca@") and "multilingual-e5-small" in arca.model_id
+
+
+def test_tiny_training_lowers_the_anchor_loss(arca, base_encoder) -> None:
+    """On its training pairs, Arca(xx) is closer to the teacher's English than the untrained start (the base)."""
+    pairs = yaml.safe_load(TINY_CONFIG.read_text())["data"]["inline_pairs"]
+    xx, en = [p[0] for p in pairs], [p[1] for p in pairs]
+    target = base_encoder.encode(en, kind="query")
+    before = 1 - np.mean(np.sum(base_encoder.encode(xx, kind="query") * target, axis=1))
+    after = 1 - np.mean(np.sum(arca.encode(xx, kind="query") * target, axis=1))
+    assert after < before
+
+
+def test_missing_or_corrupt_checkpoint_names_the_file(tmp_path: Path, tiny_run: Path, base_encoder) -> None:
+    from model.arca.encoder import ArcaEncoder
+
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(ArcaCheckpointError, match="nope.pt"):
+        ArcaEncoder.from_checkpoint(base_encoder, missing, None)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes((tiny_run / "arca.pt").read_bytes()[:5000])
+    with pytest.raises(ArcaCheckpointError, match="corrupt.pt"):
+        ArcaEncoder.from_checkpoint(base_encoder, corrupt, None)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(ArcaCheckpointError, match="foreign.pt"):
+        ArcaEncoder.from_checkpoint(base_encoder, foreign, None)
