@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from core.settings import LANGUAGES
 
 MAX_QUERY_CHARS = 512
+MAX_TEXT_CHARS = MAX_QUERY_CHARS * 4
+_NOT_BLANK = r"\S"  # at least one non-whitespace character
+
+# The validators below give the messages; these schemas tell clients (and schemathesis) the same rules up front.
+LanguageList = Annotated[list[str], WithJsonSchema({
+    "type": "array", "minItems": 1, "items": {"type": "string", "enum": list(LANGUAGES)},
+})]
+TextList = Annotated[list[str], WithJsonSchema({
+    "type": "array", "minItems": 1, "maxItems": 64,
+    "items": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": _NOT_BLANK},
+})]
+
+
+# Requests are validated strictly, as their schema says: "10" is no integer and false no price.
+_STRICT = ConfigDict(strict=True)
 
 
 class SearchRequest(BaseModel):
+    model_config = _STRICT
+
     query: str = Field(description="What the shopper typed, any of the supported languages or scripts.",
-                       examples=["giày thể thao nam"])
+                       examples=["giày thể thao nam"],
+                       json_schema_extra={"minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": _NOT_BLANK})
     k: int = Field(10, ge=1, le=100, description="Number of results, 1–100.")
-    languages: list[str] | None = Field(None, description=f"Only products in these languages ({', '.join(LANGUAGES)}).")
+    languages: LanguageList | None = Field(
+        None, description=f"Only products in these languages ({', '.join(LANGUAGES)})."
+    )
     category: str | None = Field(None, description='Category path or prefix, e.g. "Fashion" or "Fashion > Shoes".')
     min_price: float | None = Field(None, ge=0)
     max_price: float | None = Field(None, ge=0)
@@ -23,11 +43,11 @@ class SearchRequest(BaseModel):
     @field_validator("query")
     @classmethod
     def _query_text(cls, v: str) -> str:
+        if len(v) > MAX_QUERY_CHARS:
+            raise ValueError(f"query is {len(v)} characters; the limit is {MAX_QUERY_CHARS}")
         v = v.strip()
         if not v:
             raise ValueError("query must not be empty")
-        if len(v) > MAX_QUERY_CHARS:
-            raise ValueError(f"query is {len(v)} characters; the limit is {MAX_QUERY_CHARS}")
         return v
 
     @field_validator("languages")
@@ -79,7 +99,9 @@ class SearchResponse(BaseModel):
 
 
 class EncodeRequest(BaseModel):
-    texts: list[str] = Field(min_length=1, max_length=64, description="1–64 texts.")
+    model_config = _STRICT
+
+    texts: TextList = Field(min_length=1, max_length=64, description="1–64 texts.")
     kind: Literal["query", "passage"] = "query"
 
     @field_validator("texts")
@@ -88,8 +110,8 @@ class EncodeRequest(BaseModel):
         for i, t in enumerate(v):
             if not t.strip():
                 raise ValueError(f"texts[{i}] is empty")
-            if len(t) > MAX_QUERY_CHARS * 4:
-                raise ValueError(f"texts[{i}] is {len(t)} characters; the limit is {MAX_QUERY_CHARS * 4}")
+            if len(t) > MAX_TEXT_CHARS:
+                raise ValueError(f"texts[{i}] is {len(t)} characters; the limit is {MAX_TEXT_CHARS}")
         return v
 
 
@@ -119,3 +141,42 @@ class InfoResponse(BaseModel):
     index_version: str | None
     documents: int
     documents_per_language: dict[str, int]
+
+
+class ReindexRequest(BaseModel):
+    model_config = _STRICT
+
+    full: bool = Field(False, description="Re-encode every product instead of reusing unchanged ones' vectors.")
+
+
+class ReindexStarted(BaseModel):
+    pid: int
+    full: bool
+    catalogue: str
+    log: str
+    status_url: str
+
+
+class ReindexProgress(BaseModel):
+    done: int
+    total: int
+
+
+class ReindexStatus(BaseModel):
+    state: Literal["never_run", "running", "succeeded", "failed", "died", "unknown"] = Field(
+        description="died: stopped without finishing (killed or crashed); the previous version kept serving."
+    )
+    running: bool
+    pid: int | None = None
+    started: str | None = None
+    finished: str | None = None
+    launched_by: str | None = None
+    full: bool | None = None
+    catalogue: str | None = None
+    model: str | None = None
+    progress: ReindexProgress | None = None
+    summary: dict | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    log_tail: list[str] | None = None
+    serving_version: str | None = None

@@ -6,23 +6,46 @@ Every knob is an environment variable with the ``LIRA_`` prefix (or a ``.env`` f
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES: tuple[str, ...] = ("en", "vi", "th", "id", "ms", "tl", "ur", "bn")
+
+
+MIN_KEY_CHARS = 16
 
 
 def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "lira-search"
 
 
+def _split_list(value: object) -> object:
+    """Lists from the environment as JSON (``["a","b"]``) or comma-separated (``a,b``); blanks dropped."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc.msg}); use a JSON list or comma-separated values") from None
+        else:
+            value = text.split(",")
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return value
+
+
+StrList = Annotated[list[str], NoDecode]
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LIRA_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LIRA_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     # data
     data_dir: Path = Field(REPO_ROOT.parent / "shared" / "data", description="Parallel corpora (en<TAB>xx TSV).")
@@ -54,6 +77,55 @@ class Settings(BaseSettings):
     port: int = Field(8000, validation_alias=AliasChoices("LIRA_PORT", "PORT"))
     max_query_chars: int = 512
     index_poll_s: float = Field(1.0, gt=0, description="How often the API checks for a new index version.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client IP (uvicorn); '*' = all."
+    )
+
+    # access and limits
+    api_keys: StrList = Field(default_factory=list, repr=False,
+                              description="Keys that may search and encode (JSON list or comma-separated).")
+    admin_api_keys: StrList = Field(default_factory=list, repr=False,
+                                    description="Keys that may also administer (reindex); none = admin disabled.")
+    require_key_for_search: bool = Field(True, description="With LIRA_API_KEYS set, search/encode/info need a key.")
+    rate_limit: str = Field("", description='Per API key, else per client IP, e.g. "120/minute"; empty = off.')
+    rate_limit_storage: str = Field("memory://", description="slowapi/limits storage URI (per process by default).")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413 before parsing.")
+    cors_origins: StrList = Field(default_factory=list, description="Origins allowed by CORS; empty = no CORS.")
+
+    # observability
+    access_log: bool = Field(True, description="One JSON line per request on stdout (logger lira.access).")
+    metrics_refresh_s: float = Field(30.0, ge=0, description="Max age of the documents-per-language gauges.")
+
+    # scale-out (Qdrant server only)
+    shard_number: int = Field(1, ge=1, description="Shards of each index version's collection.")
+    replication_factor: int = Field(1, ge=1, description="Copies of each shard across the cluster's peers.")
+
+    @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _lists(cls, v: object) -> object:
+        return _split_list(v)
+
+    @field_validator("api_keys", "admin_api_keys")
+    @classmethod
+    def _long_keys(cls, v: list[str]) -> list[str]:
+        short = sum(len(k) < MIN_KEY_CHARS for k in v)
+        if short:
+            raise ValueError(f"{short} key(s) shorter than {MIN_KEY_CHARS} characters: use long random keys, "
+                             "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return v
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        v = v.strip()
+        if v:
+            from limits import parse_many
+
+            try:
+                parse_many(v)
+            except ValueError:
+                raise ValueError(f'{v!r} is not a rate limit: use e.g. "120/minute" or "10/second;500/hour"') from None
+        return v
 
     def resolved_store(self) -> str:
         """``server`` whenever a Qdrant URL is configured, else the configured embedded engine."""
@@ -63,3 +135,12 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_error_message(exc: Exception) -> str:
+    """A pydantic ValidationError of Settings as one line naming each variable (never its value: keys are secret)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = [f"LIRA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}" for e in errors()]
+    return "invalid settings: " + "; ".join(parts)

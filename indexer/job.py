@@ -2,20 +2,27 @@
 
 The serving version is never touched: a failed or killed run leaves it serving, and the next run removes
 whatever the dead one left behind.
+
+Incremental by default: every point carries ``content_hash`` (the model fingerprint and the text the encoder sees),
+so a product whose hash is unchanged gets its vector copied from the serving version instead of re-encoded; its
+payload (price, category…) is always rewritten from the catalogue. Products no longer in the catalogue are simply
+not copied. The new version is still a complete, separate version, switched atomically like a full rebuild.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-from core.catalogue import CatalogueReport, read_catalogue
-from core.store.base import IndexVersion, VectorStore
+from core.catalogue import CatalogueReport, Product, read_catalogue
+from core.store.base import IndexVersion, StoredPoint, StoreUnavailable, VectorStore
 from model.encoder import Encoder
 
 MAX_ERRORS_PRINTED = 50
@@ -30,6 +37,10 @@ class ReindexSummary:
     products_per_s: float
     encode_seconds: float
     up_to_date: bool = False
+    reencoded: int = 0
+    reused: int = 0
+    deleted: int = 0
+    incremental: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -37,11 +48,19 @@ class ReindexSummary:
     def __str__(self) -> str:
         if self.up_to_date:
             return f"index {self.version} is up to date ({self.indexed} products); nothing to do"
+        mode = "incremental" if self.incremental else "full"
         return (
-            f"indexed {self.indexed} products, skipped {self.skipped} bad rows, "
+            f"indexed {self.indexed} products ({mode}: re-encoded {self.reencoded}, reused {self.reused}, "
+            f"deleted {self.deleted}), skipped {self.skipped} bad rows, "
             f"{self.seconds:.1f} s ({self.products_per_s:.1f} products/s; encoding {self.encode_seconds:.1f} s) "
             f"→ serving version {self.version}"
         )
+
+
+def content_hash(product: Product, model_fingerprint: str) -> str:
+    """What decides a product's vector: the model and the text it encodes. Price or category changes keep it."""
+    text = f"{model_fingerprint}\x00{product.passage_text()}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def report_errors(report: CatalogueReport, out=None) -> None:
@@ -69,6 +88,33 @@ def remove_abandoned(store: VectorStore) -> None:
             store.drop_version(version)
 
 
+class _Previous:
+    """The serving version as a source of reusable vectors; unreadable means "re-encode everything"."""
+
+    def __init__(self, store: VectorStore, encoder: Encoder, full: bool) -> None:
+        self.store = store
+        self.count = 0
+        self.reusable = False
+        try:
+            current = store.current_version()
+            if current is not None:
+                self.count = store.count()
+                self.reusable = not full and current.model == encoder.fingerprint[: len(current.model)]
+        except StoreUnavailable as exc:
+            print(f"warning: cannot read the serving index ({exc}); re-encoding every product", file=sys.stderr)
+
+    def points(self, ids: list[str]) -> dict[str, StoredPoint]:
+        if not self.count:
+            return {}
+        try:
+            return {p.id: p for p in self.store.retrieve(ids)}
+        except StoreUnavailable as exc:
+            print(f"warning: cannot read the serving index ({exc}); re-encoding the rest", file=sys.stderr)
+            self.count = 0
+            self.reusable = False
+            return {}
+
+
 def reindex(
     catalogue: Path,
     encoder: Encoder,
@@ -76,9 +122,13 @@ def reindex(
     *,
     batch_size: int = 64,
     if_stale: bool = False,
+    full: bool = False,
     progress: bool = True,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> ReindexSummary:
+    """Build a new version from ``catalogue`` and switch to it; ``full`` re-encodes every product.
+
+    ``on_batch(done, total)`` is called after every written batch (progress reporting)."""
     t0 = time.perf_counter()
     report = read_catalogue(catalogue)
     report_errors(report)
@@ -90,22 +140,44 @@ def reindex(
         return ReindexSummary(str(current), store.count(), report.skipped, 0.0, 0.0, 0.0, up_to_date=True)
 
     remove_abandoned(store)
+    previous = _Previous(store, encoder, full)
+    incremental = previous.reusable
     version = IndexVersion.new(encoder.fingerprint, data_hash)
     store.create_version(version, encoder.dim)
     encode_s = 0.0
+    reencoded = reused = still_there = 0
     products = report.products
     bar = tqdm(total=len(products), desc="indexing", unit="product", disable=not progress, file=sys.stderr)
     for start in range(0, len(products), batch_size):
         batch = products[start : start + batch_size]
-        te = time.perf_counter()
-        vectors = encoder.encode([p.passage_text() for p in batch], kind="passage", batch_size=batch_size)
-        encode_s += time.perf_counter() - te
-        store.upsert(version, [p.id for p in batch], vectors, [p.payload() for p in batch])
+        hashes = [content_hash(p, encoder.fingerprint) for p in batch]
+        old = previous.points([p.id for p in batch])
+        still_there += len(old)
+        vectors = np.empty((len(batch), encoder.dim), dtype=np.float32)
+        todo = []
+        for i, (product, h) in enumerate(zip(batch, hashes, strict=True)):
+            kept = old.get(product.id) if previous.reusable else None
+            if kept is not None and kept.payload.get("content_hash") == h and kept.vector.shape == (encoder.dim,):
+                vectors[i] = kept.vector
+            else:
+                todo.append(i)
+        if todo:
+            te = time.perf_counter()
+            vectors[todo] = encoder.encode([batch[i].passage_text() for i in todo], kind="passage",
+                                           batch_size=batch_size)
+            encode_s += time.perf_counter() - te
+        reencoded += len(todo)
+        reused += len(batch) - len(todo)
+        payloads = [{**p.payload(), "content_hash": h} for p, h in zip(batch, hashes, strict=True)]
+        store.upsert(version, [p.id for p in batch], vectors, payloads)
         bar.update(len(batch))
         if on_batch:
-            on_batch(start + len(batch))
+            on_batch(start + len(batch), len(products))
     bar.close()
     store.finalize(version)
     store.activate(version)
     seconds = time.perf_counter() - t0
-    return ReindexSummary(str(version), len(products), report.skipped, seconds, len(products) / seconds, encode_s)
+    return ReindexSummary(
+        str(version), len(products), report.skipped, seconds, len(products) / seconds, encode_s,
+        reencoded=reencoded, reused=reused, deleted=max(previous.count - still_there, 0), incremental=incremental,
+    )

@@ -8,9 +8,12 @@ single batch, so throughput grows with concurrency while a lone query still goes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import numpy as np
@@ -26,6 +29,7 @@ class QueryEncoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self.on_batch: Callable[[float, int], None] | None = None  # (seconds, texts): metrics hook
         self._thread = threading.Thread(target=self._run, name="query-encoder", daemon=True)
         self._thread.start()
 
@@ -67,12 +71,16 @@ class QueryEncoder:
 
     def _encode_batch(self, batch: list[tuple[str, Future]]) -> None:
         texts = list(dict.fromkeys(text for text, _ in batch))
+        t0 = time.perf_counter()
         try:
             vectors = self._encoder.encode(texts, kind="query")
         except Exception as exc:  # the caller's request fails, the worker lives on
             for _, future in batch:
                 future.set_exception(exc)
             return
+        if self.on_batch is not None:
+            with contextlib.suppress(Exception):  # metrics must never fail a search
+                self.on_batch(time.perf_counter() - t0, len(texts))
         by_text = dict(zip(texts, vectors, strict=True))
         for text, future in batch:
             future.set_result(by_text[text])

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from app.schemas import SearchRequest, SearchResponse, SearchResult
 from app.services.batcher import QueryEncoder
+from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
 from core.store.base import Filters, IndexVersion, StoreUnavailable, VectorStore
 from model.encoder import Encoder
+
+T = TypeVar("T")
 
 
 class IndexNotReady(RuntimeError):
@@ -25,22 +30,49 @@ class Searcher:
     encoder: Encoder
     store: VectorStore
     queries: QueryEncoder
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
-    async def _store_call(self, fn, *args):
+    def __post_init__(self) -> None:
+        self.queries.on_batch = lambda seconds, n: self.metrics.observe_encode("query", seconds, n)
+
+    async def _store_call(self, fn: Callable[..., T], *args) -> T:
+        """Every store call goes through here: a time limit (a hung store is a 503, not a hung request) and a
+        latency observation per operation."""
+        outcome = "error"
+        t0 = time.perf_counter()
         try:
-            return await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=self.settings.store_timeout_s)
+            result = await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=self.settings.store_timeout_s)
+            outcome = "ok"
+            return result
         except TimeoutError as exc:
+            outcome = "timeout"
             raise StoreUnavailable(f"the vector store did not answer within {self.settings.store_timeout_s} s") from exc
+        finally:
+            self.metrics.observe_store(getattr(fn, "__name__", "call"), outcome, time.perf_counter() - t0)
+
+    async def encode(self, texts: list[str], kind: str):
+        """Encode for /v1/encode, off the event loop, timed like query encodings."""
+        t0 = time.perf_counter()
+        vectors = await run_in_threadpool(self.encoder.encode, texts, kind)
+        self.metrics.observe_encode(kind, time.perf_counter() - t0, len(texts))
+        return vectors
 
     async def serving_version(self) -> IndexVersion:
-        version = await self._store_call(self.store.current_version)
+        try:
+            version = await self._store_call(self.store.current_version)
+        except StoreUnavailable:
+            self.metrics.serving(None)
+            raise
         if version is None:
+            self.metrics.serving(None)
             raise IndexNotReady("no index has been built yet: run `python -m indexer reindex`")
         if version.model != self.encoder.fingerprint[: len(version.model)]:
+            self.metrics.serving(None)
             raise IndexNotReady(
                 f"the serving index {version} was built with model {version.model}, but this API runs "
                 f"{self.encoder.fingerprint}: reindex with the same model (vectors of two models never mix)"
             )
+        self.metrics.serving(str(version))
         return version
 
     async def search(self, req: SearchRequest) -> SearchResponse:
@@ -79,4 +111,19 @@ class Searcher:
         return reasons, version
 
     async def counts(self) -> dict[str, int]:
-        return await self._store_call(self.store.counts_by_language, LANGUAGES)
+        counts = await self._store_call(self.store.counts_by_language, LANGUAGES)
+        self.metrics.set_documents(counts)
+        return counts
+
+    async def refresh_metrics(self, max_age_s: float) -> None:
+        """Serving version and documents per language for /metrics, from the store at most every ``max_age_s``;
+        a scrape while the store is down keeps the last counts and reports lira_index_ready 0."""
+        last = self.metrics.refreshed_at
+        if last and time.monotonic() - last < max_age_s:
+            return
+        self.metrics.refreshed_at = time.monotonic()  # before the calls: concurrent scrapes do not pile up
+        try:
+            await self.serving_version()
+            await self.counts()
+        except (StoreUnavailable, IndexNotReady):
+            return

@@ -27,6 +27,8 @@ def open_store(settings: Settings, *, read_only: bool = False) -> VectorStore:
             timeout_s=settings.store_timeout_s,
             keep_versions=settings.keep_versions,
             read_only=read_only,
+            shard_number=settings.shard_number,
+            replication_factor=settings.replication_factor,
         )
     return QdrantStore(
         settings.collection,

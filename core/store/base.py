@@ -33,7 +33,8 @@ class IndexVersion:
 
     @classmethod
     def new(cls, model: str, data: str) -> IndexVersion:
-        stamp = time.strftime("%Y%m%dt%H%M%S", time.gmtime()) + f"{time.time_ns() // 1000 % 1_000_000:06d}"
+        ns = time.time_ns()  # one clock read: seconds and microseconds from two reads could straddle a second
+        stamp = time.strftime("%Y%m%dt%H%M%S", time.gmtime(ns // 1_000_000_000)) + f"{ns // 1000 % 1_000_000:06d}"
         return cls(model[:16].lower(), data[:16].lower(), stamp)
 
     @classmethod
@@ -65,6 +66,24 @@ class Hit:
     id: str
     score: float
     payload: dict = field(default_factory=dict)
+
+
+@dataclass
+class StoredPoint:
+    """A point as stored: what an incremental reindex copies into the next version instead of re-encoding."""
+
+    id: str
+    vector: np.ndarray  # float32, (dim,)
+    payload: dict = field(default_factory=dict)
+
+
+def stored_vector(raw: object) -> np.ndarray:
+    """The one unnamed vector of a retrieved record; engines return it bare or as ``{"": [...]}``."""
+    if isinstance(raw, dict):
+        if len(raw) != 1:
+            raise ValueError(f"expected one unnamed vector per point, got vectors {sorted(raw)}")
+        raw = next(iter(raw.values()))
+    return np.asarray(raw, dtype=np.float32)
 
 
 def point_id(product_id: str) -> str:
@@ -142,6 +161,11 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def count(self, filters: Filters | None = None) -> int:
         """Points in the serving version matching ``filters``."""
+
+    @abc.abstractmethod
+    def retrieve(self, ids: Sequence[str]) -> list[StoredPoint]:
+        """Points of the serving version by product id, with vectors and payloads, in the order of ``ids``;
+        unknown ids are left out. Raises StoreUnavailable when nothing serves."""
 
     def counts_by_language(self, languages: Sequence[str]) -> dict[str, int]:
         return {lang: self.count(Filters(languages=(lang,))) for lang in languages}

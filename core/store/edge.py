@@ -34,9 +34,11 @@ from core.store.base import (
     Filters,
     Hit,
     IndexVersion,
+    StoredPoint,
     StoreUnavailable,
     VectorStore,
     point_id,
+    stored_vector,
     validate_batch,
     versions_to_drop,
 )
@@ -190,6 +192,10 @@ class EdgeStore(VectorStore):
             raise ValueError(f"index version {version} is serving: activate another version before dropping it")
         if version in self._writers:
             self._writers.pop(version)[0].close()
+        with self._lock:
+            if self._serving is not None and self._serving[0] == version:  # read by an incremental reindex
+                self._serving[1].close()
+                self._serving = None
         path = self._dir(version)
         if not path.exists():
             return
@@ -284,6 +290,15 @@ class EdgeStore(VectorStore):
     def count(self, filters: Filters | None = None) -> int:
         _, shard, _ = self._open_serving()
         return shard.count(qe.CountRequest(exact=True, filter=edge_filter(filters)))
+
+    def retrieve(self, ids: Sequence[str]) -> list[StoredPoint]:
+        _, shard, _ = self._open_serving()
+        if not ids:
+            return []
+        records = shard.retrieve([point_id(pid) for pid in ids], True, True)
+        by_id = {r.payload["id"]: r for r in records if r.payload and "id" in r.payload}
+        return [StoredPoint(pid, stored_vector(by_id[pid].vector), dict(by_id[pid].payload))
+                for pid in dict.fromkeys(ids) if pid in by_id]
 
     def close(self) -> None:
         for shard, _ in self._writers.values():

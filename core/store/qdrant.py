@@ -28,9 +28,11 @@ from core.store.base import (
     Filters,
     Hit,
     IndexVersion,
+    StoredPoint,
     StoreUnavailable,
     VectorStore,
     point_id,
+    stored_vector,
     validate_batch,
     versions_to_drop,
 )
@@ -67,13 +69,22 @@ class QdrantStore(VectorStore):
         timeout_s: float = 5.0,
         keep_versions: int = 2,
         read_only: bool = False,
+        shard_number: int = 1,
+        replication_factor: int = 1,
     ) -> None:
+        """``shard_number`` / ``replication_factor`` shape each version's collection on a server (a cluster spreads
+        shards and their replicas over its peers); local mode has neither and ignores them."""
         if sum(x is not None for x in (url, path, location)) != 1:
             raise ValueError(
                 "pass exactly one of url (a Qdrant server), path (local mode on disk) or location=':memory:'"
             )
         if keep_versions < 1:
             raise ValueError("keep_versions must be at least 1 (the serving version)")
+        if shard_number < 1 or replication_factor < 1:
+            raise ValueError(f"shard_number and replication_factor must be at least 1, got {shard_number} and "
+                             f"{replication_factor}")
+        self._shard_number = shard_number
+        self._replication_factor = replication_factor
         self._alias = collection
         self._prefix = f"{collection}__"
         self._server = url is not None
@@ -157,10 +168,16 @@ class QdrantStore(VectorStore):
             if self._client.collection_exists(name):
                 raise ValueError(f"index version {version} already exists in Qdrant at {self._where}: "
                                  "create a new version")
+            layout = (
+                {"shard_number": self._shard_number, "replication_factor": self._replication_factor}
+                if self._server
+                else {}
+            )
             self._client.create_collection(
                 name,
                 vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
                 metadata={FINALIZED: False},
+                **layout,
             )
             if self._server:
                 for field in KEYWORD_FIELDS:
@@ -269,6 +286,21 @@ class QdrantStore(VectorStore):
             "counting", lambda: self._client.count(self._alias, count_filter=qdrant_filter(filters), exact=True)
         )
         return result.count
+
+    def retrieve(self, ids: Sequence[str]) -> list[StoredPoint]:
+        if not ids:
+            if not self._server and self._alias_target() is None:
+                raise self._nothing_serving()
+            return []
+        records = self._read(
+            "reading points",
+            lambda: self._client.retrieve(
+                self._alias, ids=[point_id(pid) for pid in ids], with_payload=True, with_vectors=True
+            ),
+        )
+        by_id = {r.payload["id"]: r for r in records if r.payload and "id" in r.payload}
+        return [StoredPoint(pid, stored_vector(by_id[pid].vector), dict(by_id[pid].payload))
+                for pid in dict.fromkeys(ids) if pid in by_id]
 
     def close(self) -> None:
         self._client.close()

@@ -196,6 +196,46 @@ def test_k_beyond_the_matches_returns_every_match(serving, engine, catalogue, qu
     assert len(found) == catalogue.count(filters) > 0
 
 
+# ---- retrieve by product id (incremental reindex) ----------------------------------------------------------
+
+
+def test_retrieve_returns_vectors_and_payloads_by_product_id(serving, engine, catalogue):
+    store = serving[engine]
+    asked = [catalogue.ids[5], "no-such-product", catalogue.ids[0], catalogue.ids[5]]
+    got = store.retrieve(asked)
+    assert [p.id for p in got] == [catalogue.ids[5], catalogue.ids[0]], "in the order asked, unknown ids left out"
+    for point in got:
+        i = catalogue.ids.index(point.id)
+        assert point.vector.dtype == np.float32 and point.vector.shape == (DIM,)
+        np.testing.assert_allclose(point.vector, catalogue.vectors[i], atol=1e-6)
+        assert point.payload == catalogue.payloads[i]
+    assert store.retrieve([]) == []
+
+
+def test_engines_retrieve_the_same_points(serving, catalogue):
+    ids = catalogue.ids[::7]
+    edge, local = serving["edge"].retrieve(ids), serving["local"].retrieve(ids)
+    assert [p.id for p in edge] == [p.id for p in local] == ids
+    for a, b in zip(edge, local, strict=True):
+        np.testing.assert_allclose(a.vector, b.vector, atol=1e-6)
+        assert a.payload == b.payload
+
+
+def test_retrieve_reads_the_serving_version(engine, tmp_path, small):
+    store = make_store(engine, tmp_path)
+    try:
+        with pytest.raises(StoreUnavailable, match="run the indexer"):
+            store.retrieve(small.ids[:2])
+        write_version(store, small)
+        changed = make_catalogue(seed=12, n=10, prefix="s")  # the same ids as small's first ten, other vectors
+        write_version(store, changed)
+        got = store.retrieve(changed.ids[:3])
+        np.testing.assert_allclose(np.stack([p.vector for p in got]), changed.vectors[:3], atol=1e-6)
+        assert store.retrieve(small.ids[10:12]) == [], "products of the old version only are gone"
+    finally:
+        store.close()
+
+
 # ---- versions ----------------------------------------------------------------------------------------------
 
 
@@ -213,6 +253,14 @@ def test_nothing_is_served_before_the_first_activation(engine, tmp_path, small):
             store.count()
     finally:
         store.close()
+
+
+def test_version_stamps_come_from_one_clock_read(monkeypatch):
+    """Seconds and microseconds from two reads could straddle a second and sort a newer version first."""
+    import core.store.base as base
+
+    monkeypatch.setattr(base.time, "time_ns", lambda: 1_700_000_000_999_999_000)
+    assert IndexVersion.new("m", "d").stamp == "20231114t221320999999"
 
 
 @pytest.mark.parametrize("keep", [1, 2])
@@ -277,6 +325,48 @@ def test_open_store_picks_the_configured_engine(tmp_path, monkeypatch):
         assert isinstance(store, QdrantStore)
         with pytest.raises(PermissionError, match="read-only"):
             store.create_version(IndexVersion.new("m", "d"), DIM)
+    finally:
+        store.close()
+
+
+class _RecordingClient:
+    """Stands in for a Qdrant server's client: records how collections are created."""
+
+    def __init__(self) -> None:
+        self.created: dict[str, dict] = {}
+
+    def collection_exists(self, name: str) -> bool:
+        return name in self.created
+
+    def create_collection(self, name: str, **kwargs) -> None:
+        self.created[name] = kwargs
+
+    def create_payload_index(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_server_versions_get_the_configured_shards_and_replicas(monkeypatch):
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+    settings = Settings(_env_file=None, qdrant_url="http://127.0.0.1:1", shard_number=6, replication_factor=2)
+    store = open_store(settings)
+    client = _RecordingClient()
+    store._client = client
+    version = IndexVersion.new("m", "d")
+    store.create_version(version, DIM)
+    created = client.created[f"products__{version}"]
+    assert (created["shard_number"], created["replication_factor"]) == (6, 2)
+    with pytest.raises(ValueError, match="at least 1"):
+        QdrantStore("products", url="http://127.0.0.1:1", replication_factor=0)
+
+
+def test_local_mode_ignores_cluster_layout(tmp_path, small):
+    store = QdrantStore("products", path=tmp_path / "q", shard_number=3, replication_factor=2)
+    try:
+        write_version(store, small)
+        assert store.count() == len(small.ids)
     finally:
         store.close()
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from core.catalogue import read_catalogue
+from core.catalogue import Product, read_catalogue
 from core.settings import REPO_ROOT
 from core.store import open_store
 from indexer.job import reindex
@@ -73,6 +73,11 @@ def test_reindex_indexes_the_good_rows(messy_catalogue, encoder, tmp_path, capsy
         assert store.count() == 3
         err = capsys.readouterr().err
         assert "catalogue line 2: invalid JSON" in err and "catalogue line 6:" in err
+        for line in (2, 4, 5, 6, 7, 8, 9):
+            assert f"skipped catalogue line {line}: " in err, f"line {line} not reported"
+        kept = store.retrieve(["t-1", "t-3", "t-11"])
+        assert [p.payload["title"] for p in kept] == [f"Sepatu Lari Pria Hitam {i}" for i in (1, 3, 11)], \
+            "the first of two duplicate ids is kept, nothing of the good rows is lost"
 
         again = reindex(messy_catalogue, encoder, store, progress=False, if_stale=True)
         assert again.up_to_date and again.version == summary.version
@@ -134,3 +139,110 @@ def test_killed_reindex_leaves_the_previous_version_serving(indexed_settings, su
         assert len(result) == 5 and np.isfinite([h.score for h in result]).all()
     finally:
         writer.close()
+
+
+# ---- incremental reindex ---------------------------------------------------------------------------------------
+
+
+class _CountingEncoder:
+    """The real encoder, counting the texts it is asked to encode."""
+
+    def __init__(self, encoder) -> None:
+        self._encoder = encoder
+        self.fingerprint, self.dim, self.model_id = encoder.fingerprint, encoder.dim, encoder.model_id
+        self.texts: list[str] = []
+
+    def encode(self, texts, kind="passage", batch_size=None, progress=False):
+        self.texts += list(texts)
+        return self._encoder.encode(texts, kind=kind, batch_size=batch_size, progress=progress)
+
+
+def _write(path, rows) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_incremental_reindex_reencodes_only_changed_products(encoder, tmp_path, indexed_settings, capsys):
+    settings = indexed_settings.model_copy(update={"index_dir": tmp_path / "index"})
+    rows = [_good_row(i) for i in range(1, 13)]
+    catalogue = tmp_path / "products.jsonl"
+    _write(catalogue, rows)
+    counting = _CountingEncoder(encoder)
+    store = open_store(settings)
+    try:
+        first = reindex(catalogue, counting, store, progress=False, batch_size=5)
+        assert (first.reencoded, first.reused, first.deleted, first.incremental) == (12, 0, 0, False)
+        before = {p.id: p for p in store.retrieve([r["id"] for r in rows])}
+
+        rows[0]["title"] = "Sepatu Lari Wanita Putih"  # text changed: re-encode
+        rows[1]["description"] = "Sepatu sangat ringan."  # text changed: re-encode
+        rows[2]["price"] = 1.0  # payload only: reuse the vector, rewrite the payload
+        del rows[9:12]  # deleted: not copied
+        rows += [_good_row(20), _good_row(21)]  # new: encode
+        _write(catalogue, rows)
+        counting.texts.clear()
+        second = reindex(catalogue, counting, store, progress=False, batch_size=5)
+        assert (second.reencoded, second.reused, second.deleted, second.incremental) == (4, 7, 3, True)
+        assert sorted(counting.texts) == sorted(Product.model_validate(r).passage_text()
+                                                for r in (rows[0], rows[1], rows[-2], rows[-1]))
+        assert "re-encoded 4, reused 7, deleted 3" in str(second)
+        assert store.count() == 11
+        after = {p.id: p for p in store.retrieve([r["id"] for r in rows] + ["t-10", "t-11", "t-12"])}
+        assert set(after) == {r["id"] for r in rows}
+        np.testing.assert_array_equal(after["t-3"].vector, before["t-3"].vector)
+        assert after["t-3"].payload["price"] == 1.0
+        assert not np.allclose(after["t-1"].vector, before["t-1"].vector)
+        query = encoder.encode(["Sepatu Lari Wanita Putih"], kind="query")[0]
+        assert store.search(query, 1)[0].id == "t-1"
+
+        counting.texts.clear()
+        full = reindex(catalogue, counting, store, progress=False, full=True)
+        assert (full.reencoded, full.reused, full.deleted, full.incremental) == (11, 0, 0, False)
+        assert len(counting.texts) == 11
+    finally:
+        store.close()
+
+
+def test_a_model_change_reencodes_everything(encoder, tmp_path, indexed_settings):
+    settings = indexed_settings.model_copy(update={"index_dir": tmp_path / "index"})
+    catalogue = tmp_path / "products.jsonl"
+    _write(catalogue, [_good_row(i) for i in range(1, 5)])
+    store = open_store(settings)
+    try:
+        reindex(catalogue, encoder, store, progress=False)
+        other = _CountingEncoder(encoder)
+        other.fingerprint = "0123456789ab"  # another model: vectors must never be mixed
+        summary = reindex(catalogue, other, store, progress=False)
+        assert (summary.reencoded, summary.reused, summary.incremental) == (4, 0, False)
+        assert len(other.texts) == 4
+    finally:
+        store.close()
+
+
+def test_cli_refuses_a_second_reindex_and_names_the_first(tmp_path, subset_catalogue):
+    from core.settings import Settings
+    from indexer.control import ReindexLock, ReindexPaths
+
+    settings = Settings(_env_file=None, index_dir=tmp_path / "index")
+    env = {**os.environ, "LIRA_INDEX_DIR": str(settings.index_dir), "LIRA_STORE": "edge"}
+    with ReindexLock(ReindexPaths.of(settings).lock) as lock:
+        lock.acquire(full=False)
+        r = subprocess.run([sys.executable, "-m", "indexer", "reindex", "--catalogue", str(subset_catalogue)],
+                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert f"a reindex is already running (pid {os.getpid()}, started " in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_incremental_reindex_with_one_kept_version(encoder, tmp_path, indexed_settings):
+    """With keep_versions=1 the version the run copied from is dropped at the switch, while the run holds it open."""
+    settings = indexed_settings.model_copy(update={"index_dir": tmp_path / "index", "keep_versions": 1})
+    catalogue = tmp_path / "products.jsonl"
+    _write(catalogue, [_good_row(i) for i in range(1, 5)])
+    store = open_store(settings)
+    try:
+        reindex(catalogue, encoder, store, progress=False)
+        again = reindex(catalogue, encoder, store, progress=False)
+        assert (again.reused, again.reencoded) == (4, 0)
+        assert store.list_versions() == [store.current_version()] and store.count() == 4
+    finally:
+        store.close()

@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import SearcherDep, SettingsDep
-from app.schemas import InfoResponse, ReadyResponse
+from app.api.deps import SearchAccess, SearcherDep, SettingsDep
+from app.schemas import InfoResponse, Problem, ReadyResponse
 
 router = APIRouter(tags=["health"])
 
@@ -23,8 +23,10 @@ async def readyz(searcher: SearcherDep):
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
-@router.get("/v1/info", response_model=InfoResponse)
-async def info(searcher: SearcherDep, settings: SettingsDep) -> InfoResponse:
+@router.get("/v1/info", response_model=InfoResponse,
+            responses={401: {"model": Problem, "description": "Missing or unknown API key (when keys are required)"},
+                       429: {"model": Problem, "description": "Rate limit exceeded (see Retry-After)"}})
+async def info(searcher: SearcherDep, settings: SettingsDep, _: SearchAccess) -> InfoResponse:
     """Model, serving index version and documents per language."""
     reasons, version = await searcher.readiness()
     counts = await searcher.counts() if version else {}

@@ -2,25 +2,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import SearcherDep
+from app.api.deps import SearchAccess, SearcherDep
 from app.schemas import EncodeRequest, EncodeResponse, Problem, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
-_ERRORS = {422: {"model": Problem, "description": "Invalid request"},
-           503: {"model": Problem, "description": "Store or index unavailable"}}
+_AUTH = {400: {"model": Problem, "description": "Body is not readable (e.g. not UTF-8)"},
+         401: {"model": Problem, "description": "Missing or unknown API key (when keys are required)"},
+         413: {"model": Problem, "description": "Request body too large"},
+         422: {"model": Problem, "description": "Invalid request"},
+         429: {"model": Problem, "description": "Rate limit exceeded (see Retry-After)"}}
+_ERRORS = {**_AUTH, 503: {"model": Problem, "description": "Store or index unavailable"}}
 
 
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS)
-async def search(req: SearchRequest, searcher: SearcherDep) -> SearchResponse:
+async def search(req: SearchRequest, searcher: SearcherDep, _: SearchAccess) -> SearchResponse:
     """Semantic product search across the seven markets' catalogues and English."""
     return await searcher.search(req)
 
 
-@router.post("/encode", response_model=EncodeResponse, responses={422: _ERRORS[422]})
-async def encode(req: EncodeRequest, searcher: SearcherDep) -> EncodeResponse:
+@router.post("/encode", response_model=EncodeResponse, responses=_AUTH)
+async def encode(req: EncodeRequest, searcher: SearcherDep, _: SearchAccess) -> EncodeResponse:
     """Embed 1–64 texts with the serving model (L2-normalised)."""
-    from starlette.concurrency import run_in_threadpool
-
-    vectors = await run_in_threadpool(searcher.encoder.encode, req.texts, req.kind)
+    vectors = await searcher.encode(req.texts, req.kind)
     return EncodeResponse(vectors=vectors.tolist(), dim=searcher.encoder.dim, model=searcher.encoder.model_id)

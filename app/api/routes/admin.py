@@ -1,0 +1,47 @@
+"""Admin operations (admin key only): start a reindex, see how the last one went."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import AdminAccess, ReindexerDep, SearcherDep
+from app.api.errors import ApiError
+from app.schemas import Problem, ReindexRequest, ReindexStarted, ReindexStatus
+from app.services.searcher import IndexNotReady
+from core.store.base import StoreUnavailable
+from indexer.control import ReindexBusy
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+_AUTH_ERRORS = {401: {"model": Problem, "description": "Missing or unknown API key"},
+                403: {"model": Problem, "description": "Not an admin key, or admin endpoints disabled"}}
+
+
+@router.post("/reindex", status_code=202, response_model=ReindexStarted,
+             responses={**_AUTH_ERRORS, 400: {"model": Problem, "description": "Body is not readable"},
+                        409: {"model": Problem, "description": "A reindex is already running"},
+                        413: {"model": Problem, "description": "Request body too large"}})
+async def start_reindex(_: AdminAccess, reindexer: ReindexerDep, req: ReindexRequest | None = None) -> JSONResponse:
+    """Start ``python -m indexer reindex`` (incremental unless ``full``) in the background; poll the GET for progress.
+
+    The serving index keeps answering throughout and switches atomically when the new version is complete."""
+    full = bool(req and req.full)
+    try:
+        started = await run_in_threadpool(reindexer.start, full=full)
+    except ReindexBusy as exc:
+        raise ApiError(409, "reindex_running", str(exc)) from exc
+    body = ReindexStarted(**started, status_url="/v1/admin/reindex")
+    return JSONResponse(body.model_dump(), status_code=202)
+
+
+@router.get("/reindex", response_model=ReindexStatus, responses=_AUTH_ERRORS)
+async def reindex_status(_: AdminAccess, reindexer: ReindexerDep, searcher: SearcherDep) -> ReindexStatus:
+    """The last or current reindex (state, progress, summary or error) and the version serving now."""
+    status = await run_in_threadpool(reindexer.status)
+    try:
+        serving = str(await searcher.serving_version())
+    except (StoreUnavailable, IndexNotReady):
+        serving = None
+    return ReindexStatus(**status, serving_version=serving)
