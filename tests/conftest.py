@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,23 @@ def indexed_settings(tmp_path_factory, encoder, subset_catalogue) -> Settings:
     finally:
         store.close()
     return settings
+
+
+@contextmanager
+def app_client(settings: Settings, encoder, store) -> Iterator:
+    """A TestClient over ``create_app`` serving ``store`` with ``encoder``; the caller owns the store."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.services.batcher import QueryEncoder
+    from app.services.searcher import Searcher
+
+    searcher = Searcher(settings, encoder, store, QueryEncoder(encoder))
+    try:
+        with TestClient(create_app(settings, searcher=searcher)) as client:
+            yield client
+    finally:
+        searcher.queries.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.services.batcher import QueryEncoder
-from app.services.searcher import Searcher
 from core.store import open_store
 from indexer.job import reindex
+from tests.conftest import app_client
 
 
 @pytest.fixture()
@@ -24,10 +21,8 @@ def own_index(tmp_path, indexed_settings):
 @pytest.fixture()
 def own_client(own_index, encoder):
     store = open_store(own_index, read_only=True)
-    searcher = Searcher(own_index, encoder, store, QueryEncoder(encoder))
-    with TestClient(create_app(own_index, searcher=searcher)) as c:
+    with app_client(own_index, encoder, store) as c:
         yield c
-    searcher.queries.close()
     store.close()
 
 
@@ -65,13 +60,11 @@ def test_unreachable_server_gives_503(encoder):
 
     settings = Settings(_env_file=None, qdrant_url="http://127.0.0.1:9", store_timeout_s=2)
     store = open_store(settings, read_only=True)
-    searcher = Searcher(settings, encoder, store, QueryEncoder(encoder))
-    with TestClient(create_app(settings, searcher=searcher)) as c:
+    with app_client(settings, encoder, store) as c:
         r = c.post("/v1/search", json={"query": "sepatu"})
         assert r.status_code == 503 and r.json()["error"] == "store_unavailable"
         ready = c.get("/readyz")
         assert ready.status_code == 503 and ready.json()["reasons"]
-    searcher.queries.close()
 
 
 class _OtherModel:
@@ -86,12 +79,9 @@ class _OtherModel:
 
 
 def test_index_from_another_model_is_refused(own_index):
-    other = _OtherModel()
     store = open_store(own_index, read_only=True)
-    searcher = Searcher(own_index, other, store, QueryEncoder(other))
-    with TestClient(create_app(own_index, searcher=searcher)) as c:
+    with app_client(own_index, _OtherModel(), store) as c:
         r = c.post("/v1/search", json={"query": "sepatu"})
         assert r.status_code == 503 and "never mix" in r.json()["message"]
         assert c.get("/readyz").status_code == 503
-    searcher.queries.close()
     store.close()

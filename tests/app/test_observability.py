@@ -13,10 +13,8 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.middleware import JsonFormatter
 from app.services.access import key_id
-from app.services.batcher import QueryEncoder
-from app.services.searcher import Searcher
 from core.settings import LANGUAGES
-from tests.conftest import PER_LANGUAGE
+from tests.conftest import PER_LANGUAGE, app_client
 
 KEY = "observed-key-0123456789"
 
@@ -74,17 +72,14 @@ class _CountingStore:
 
 def test_documents_gauge_is_refreshed_at_most_every_interval(indexed_settings, searcher):
     store = _CountingStore(searcher.store)
-    own = Searcher(indexed_settings, searcher.encoder, store, QueryEncoder(searcher.encoder))
-    try:
-        with TestClient(create_app(indexed_settings.model_copy(update={"metrics_refresh_s": 0.5}), searcher=own)) as c:
-            for _ in range(5):
-                assert c.get("/metrics").status_code == 200
-            assert store.count_calls == 1
-            time.sleep(0.6)
-            c.get("/metrics")
-            assert store.count_calls == 2
-    finally:
-        own.queries.close()
+    settings = indexed_settings.model_copy(update={"metrics_refresh_s": 0.5})
+    with app_client(settings, searcher.encoder, store) as c:
+        for _ in range(5):
+            assert c.get("/metrics").status_code == 200
+        assert store.count_calls == 1
+        time.sleep(0.6)
+        c.get("/metrics")
+        assert store.count_calls == 2
 
 
 def test_one_json_access_line_per_request_without_the_key(indexed_settings, searcher, caplog):
@@ -119,17 +114,13 @@ class _HungStore:
 def test_every_store_path_has_a_time_limit(indexed_settings, searcher, path, tmp_path):
     settings = indexed_settings.model_copy(update={"store_timeout_s": 0.2, "admin_api_keys": [KEY],
                                                    "index_dir": tmp_path})
-    own = Searcher(settings, searcher.encoder, _HungStore(), QueryEncoder(searcher.encoder))
-    try:
-        with TestClient(create_app(settings, searcher=own)) as c:
-            t0 = time.perf_counter()
-            if path == "/v1/search":
-                r = c.post(path, json={"query": "tas"}, headers={"X-API-Key": KEY})
-            else:
-                r = c.get(path, headers={"X-API-Key": KEY})
-            took = time.perf_counter() - t0
-    finally:
-        own.queries.close()
+    with app_client(settings, searcher.encoder, _HungStore()) as c:
+        t0 = time.perf_counter()
+        if path == "/v1/search":
+            r = c.post(path, json={"query": "tas"}, headers={"X-API-Key": KEY})
+        else:
+            r = c.get(path, headers={"X-API-Key": KEY})
+        took = time.perf_counter() - t0
     assert took < 1.2, f"{path} waited {took:.2f} s for a hung store"
     if path in ("/readyz", "/v1/search"):
         assert r.status_code == 503 and "did not answer within 0.2 s" in r.text
