@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar on every start
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,6 +99,8 @@ class BaseEncoder:
         self._fast.enable_truncation(max_seq_len)
         self._fast.no_padding()
         self._pad_id = self.tokenizer.pad_token_id
+        # an inference runtime for the trunk (model.runtime.OnnxTrunk) set by the loader; None = torch
+        self.trunk: Callable[[Mapping[str, torch.Tensor]], torch.Tensor] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> BaseEncoder:
@@ -140,6 +142,8 @@ class BaseEncoder:
     def embed_tokens_batch(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Mean-pooled fp32 embeddings (n, dim), NOT normalised; differentiable unless called under no-grad."""
         mask = batch.get("attention_mask")
+        if self.trunk is not None and not torch.is_grad_enabled():
+            return self.trunk(batch)
         plain = isinstance(self.model, BertModel)  # not wrapped: its submodules are where we expect them
         if mask is None and plain and not self.model.training and not torch.is_grad_enabled():
             hidden = self._forward_unpadded(batch["input_ids"])

@@ -1,4 +1,5 @@
-"""Pick the encoder the settings ask for: the trained Arca checkpoint by default, the base only on request."""
+"""Pick the encoder the settings ask for: the trained Arca checkpoint by default, the base only on request;
+on CPU its transformer trunk runs on ONNX Runtime (``LIRA_RUNTIME``, see model/runtime.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ class ModelLoadError(RuntimeError):
 
 def load_encoder(settings: Settings) -> Encoder:
     from model.base_encoder import BaseEncoder
+    from model.runtime import OnnxTrunk, resolve_runtime
 
     base = BaseEncoder.from_settings(settings)
+    onnx = resolve_runtime(settings.runtime, base.device) == "onnx"
     if settings.model == "base":
+        if onnx:
+            base.trunk = OnnxTrunk.for_model(base.model, base.fingerprint, settings.model_cache_dir, settings.threads)
         return base
     if not settings.arca_checkpoint.is_file():
         raise ModelLoadError(
@@ -24,4 +29,9 @@ def load_encoder(settings: Settings) -> Encoder:
         )
     from model.arca.encoder import ArcaEncoder
 
-    return ArcaEncoder.from_checkpoint(base, settings.arca_checkpoint, settings)
+    arca = ArcaEncoder.from_checkpoint(base, settings.arca_checkpoint, settings)
+    if onnx:
+        arca.core.trunk = OnnxTrunk.for_model(
+            arca.core.student, arca.fingerprint, settings.model_cache_dir, settings.threads
+        )
+    return arca

@@ -22,6 +22,7 @@ from model.arca.views import SCRIPTS, VIEW_TYPES, TextViews
 N_STATIC = len(VIEW_TYPES) + len(SCRIPTS) + len(LANGUAGES) + 1 + 3
 N_FEATURES = N_STATIC + 1
 _MAX_LEN_LOG = math.log1p(128)
+RAW_PRIOR = 1.0
 
 
 def static_features(views: Sequence[TextViews], lengths: Sequence[Sequence[int]], max_views: int) -> torch.Tensor:
@@ -58,6 +59,12 @@ class Composer(nn.Module):
         self.gate = nn.Sequential(nn.Linear(N_FEATURES, hidden), nn.GELU(), nn.Linear(hidden, 1))
         nn.init.zeros_(self.gate[-1].weight)  # uniform over the views at init: no view is trusted blindly
         nn.init.zeros_(self.gate[-1].bias)
+        # a learned per-view-type prior added to the gate's logits; it starts in favour of the raw text (weight
+        # ~0.5 among four views): the other views are cheap approximations and must earn their weight, which
+        # keeps long native-script sentences (where gloss/romanisation lose information) near the base
+        prior = torch.zeros(len(VIEW_TYPES))
+        prior[VIEW_TYPES.index("raw")] = RAW_PRIOR
+        self.prior = nn.Parameter(prior)
         self.adaptor = nn.Linear(dim, dim, bias=False)
         with torch.no_grad():
             self.adaptor.weight.copy_(torch.eye(dim))
@@ -68,6 +75,7 @@ class Composer(nn.Module):
         """``views`` (B, V, D) unit vectors, ``mask`` (B, V) bool → (unit (B, D), gate weights (B, V))."""
         agree = agreement(views.detach(), mask).unsqueeze(-1)
         logits = self.gate(torch.cat([static, agree], dim=-1)).squeeze(-1)
+        logits = logits + static[..., : len(VIEW_TYPES)] @ self.prior
         weights = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
         mixed = (weights.unsqueeze(-1) * views).sum(dim=1)
         return nn.functional.normalize(self.adaptor(mixed), dim=-1), weights

@@ -51,7 +51,10 @@ class ArcaEncoder:
         try:
             core = build_core(base, ArcaModelConfig.from_dict(payload["config"]), payload["lexicon"])
             load_lora(core.student, payload["lora"])
-            core.composer.load_state_dict(payload["composer"])
+            composer_state = dict(payload["composer"])
+            # checkpoints from before the learned view prior behave exactly as a zero prior
+            composer_state.setdefault("prior", torch.zeros_like(core.composer.prior))
+            core.composer.load_state_dict(composer_state)
         except (ValueError, RuntimeError, KeyError, TypeError) as e:
             raise ArcaCheckpointError(f"Arca checkpoint {path} does not fit this model: {e}") from e
         merge_lora(core.student)

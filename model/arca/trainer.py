@@ -178,7 +178,7 @@ class Trainer:
         self.translations = self.data.by_english()
         groups = [
             {"params": [p for n, p in self.core.student.named_parameters() if p.requires_grad], "lr": o.lr},
-            {"params": list(self.core.composer.gate.parameters()), "lr": o.gate_lr},
+            {"params": [*self.core.composer.gate.parameters(), self.core.composer.prior], "lr": o.gate_lr},
             {"params": list(self.core.composer.adaptor.parameters()), "lr": o.adaptor_lr},
         ]
         self.optimizer = torch.optim.AdamW(groups, weight_decay=o.weight_decay)
