@@ -24,6 +24,7 @@ from tqdm import tqdm
 from core.catalogue import CatalogueReport, Product, read_catalogue
 from core.store.base import IndexVersion, StoredPoint, StoreUnavailable, VectorStore
 from model.encoder import Encoder
+from model.lexical import LEXICAL_VERSION, document_vector
 
 MAX_ERRORS_PRINTED = 50
 
@@ -61,6 +62,12 @@ def content_hash(product: Product, model_fingerprint: str) -> str:
     """What decides a product's vector: the model and the text it encodes. Price or category changes keep it."""
     text = f"{model_fingerprint}\x00{product.passage_text()}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def index_data_hash(catalogue_sha256: str) -> str:
+    """The data part of a version name: the catalogue's bytes and the lexical term rules (a change to either
+    builds a new index)."""
+    return hashlib.sha256(f"{catalogue_sha256}|{LEXICAL_VERSION}".encode()).hexdigest()[:12]
 
 
 def report_errors(report: CatalogueReport, out=None) -> None:
@@ -135,7 +142,7 @@ def reindex(
     if not report.products:
         raise SystemExit(f"error: {catalogue} has no valid product rows ({report.skipped} skipped); nothing indexed")
 
-    data_hash = report.sha256[:12]
+    data_hash = index_data_hash(report.sha256)
     if if_stale and (current := is_up_to_date(store, encoder, data_hash)):
         return ReindexSummary(str(current), store.count(), report.skipped, 0.0, 0.0, 0.0, up_to_date=True)
 
@@ -169,7 +176,8 @@ def reindex(
         reencoded += len(todo)
         reused += len(batch) - len(todo)
         payloads = [{**p.payload(), "content_hash": h} for p, h in zip(batch, hashes, strict=True)]
-        store.upsert(version, [p.id for p in batch], vectors, payloads)
+        sparse = [document_vector(p.passage_text()) for p in batch]  # cheap: always recomputed, never copied
+        store.upsert(version, [p.id for p in batch], vectors, payloads, sparse)
         bar.update(len(batch))
         if on_batch:
             on_batch(start + len(batch), len(products))

@@ -1,6 +1,6 @@
 """``python -m model.train <trainer> --config FILE [--resume]``: one entry point for every trainable part.
 
-Each subcommand maps to a trainer function in ``TRAINERS`` (Arca now; LaSR's reranker slots in beside it).
+Each subcommand maps to a trainer function in ``TRAINERS`` (Arca, the encoder; LaSR, the reranker).
 """
 
 from __future__ import annotations
@@ -19,8 +19,17 @@ def _arca(args: argparse.Namespace) -> None:
     train_arca(args.config, resume=args.resume, run_dir=args.run_dir, output=args.output)
 
 
+def _lasr(args: argparse.Namespace) -> None:
+    from model.lasr.trainer import train_lasr
+
+    if args.resume:
+        raise SystemExit("lasr trains in minutes and keeps no resumable state: run it again without --resume")
+    train_lasr(args.config, output=args.output, run_dir=args.run_dir)
+
+
 TRAINERS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "arca": (_arca, "model/configs/arca.yaml"),
+    "lasr": (_lasr, "model/configs/lasr.yaml"),
 }
 
 

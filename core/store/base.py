@@ -61,11 +61,29 @@ class Filters:
         return not self.languages and self.category is None and self.min_price is None and self.max_price is None
 
 
+@dataclass(frozen=True)
+class Sparse:
+    """A sparse vector: sorted unique u32 ``indices`` and float32 ``values`` (see model/lexical.py)."""
+
+    indices: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
 @dataclass
 class Hit:
+    """A result. ``score`` ranks it (cosine for a dense search, the RRF score for a hybrid one); a hybrid search
+    also reports its ``dense`` cosine with the query and its ``lexical`` BM25 score (None: not in the lexical
+    candidates), and the stored ``vector`` when asked for (the reranker reads it)."""
+
     id: str
     score: float
     payload: dict = field(default_factory=dict)
+    dense: float | None = None
+    lexical: float | None = None
+    vector: np.ndarray | None = None
 
 
 @dataclass
@@ -77,13 +95,33 @@ class StoredPoint:
     payload: dict = field(default_factory=dict)
 
 
+DENSE = ""  # the unnamed dense vector
+LEXICAL = "lexical"  # the named sparse vector (BM25 term weights, IDF applied by the engine)
+
+
 def stored_vector(raw: object) -> np.ndarray:
-    """The one unnamed vector of a retrieved record; engines return it bare or as ``{"": [...]}``."""
+    """The unnamed dense vector of a retrieved record; engines return it bare or as ``{"": [...], "lexical": ..}``."""
     if isinstance(raw, dict):
-        if len(raw) != 1:
-            raise ValueError(f"expected one unnamed vector per point, got vectors {sorted(raw)}")
-        raw = next(iter(raw.values()))
+        if DENSE not in raw:
+            raise ValueError(f"expected an unnamed dense vector per point, got vectors {sorted(raw)}")
+        raw = raw[DENSE]
     return np.asarray(raw, dtype=np.float32)
+
+
+def validate_sparse(sparse: Sequence[Sparse] | None, n: int) -> Sequence[Sparse] | None:
+    if sparse is not None and len(sparse) != n:
+        raise ValueError(f"got {n} points but {len(sparse)} sparse vectors: they must match")
+    return sparse
+
+
+def annotate_hybrid(fused: list[Hit], lexical: Sequence[Hit], query: np.ndarray) -> list[Hit]:
+    """Fill in each fused hit's dense cosine (from its returned vector) and lexical score (from the lexical list)."""
+    lexical_scores = {h.id: h.score for h in lexical}
+    for h in fused:
+        if h.vector is not None:
+            h.dense = float(h.vector @ query)
+        h.lexical = lexical_scores.get(h.id)
+    return fused
 
 
 def point_id(product_id: str) -> str:
@@ -130,8 +168,16 @@ class VectorStore(abc.ABC):
         """Create an empty, not-yet-serving version with payload indexes."""
 
     @abc.abstractmethod
-    def upsert(self, version: IndexVersion, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict]) -> None:
-        """Write a batch of points into a version that is not serving yet. ``ids`` are product ids."""
+    def upsert(
+        self,
+        version: IndexVersion,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        sparse: Sequence[Sparse] | None = None,
+    ) -> None:
+        """Write a batch of points into a version that is not serving yet. ``ids`` are product ids; ``sparse``
+        are their lexical vectors (model.lexical.document_vector), absent = no lexical terms."""
 
     @abc.abstractmethod
     def finalize(self, version: IndexVersion) -> None:
@@ -157,6 +203,21 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
         """Top-k by cosine in the serving version; ``exact`` bypasses HNSW."""
+
+    @abc.abstractmethod
+    def hybrid_search(
+        self,
+        vector: np.ndarray,
+        sparse: Sparse,
+        k: int,
+        filters: Filters | None = None,
+        prefetch: int = 50,
+        rrf_k: int = 60,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """Dense top-``prefetch`` and lexical top-``prefetch`` (both filtered) fused by reciprocal rank fusion in
+        the engine, top-k; hits carry ``dense`` and ``lexical`` scores (and vectors when ``with_vectors``). An empty
+        ``sparse`` (no terms) fuses the dense list alone."""
 
     @abc.abstractmethod
     def count(self, filters: Filters | None = None) -> int:

@@ -29,17 +29,22 @@ import numpy as np
 import qdrant_edge as qe
 
 from core.store.base import (
+    DENSE,
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
+    LEXICAL,
     Filters,
     Hit,
     IndexVersion,
+    Sparse,
     StoredPoint,
     StoreUnavailable,
     VectorStore,
+    annotate_hybrid,
     point_id,
     stored_vector,
     validate_batch,
+    validate_sparse,
     versions_to_drop,
 )
 
@@ -75,6 +80,10 @@ def edge_filter(filters: Filters | None) -> qe.Filter | None:
         price = qe.RangeFloat(gte=filters.min_price, lte=filters.max_price)
         must.append(qe.FieldCondition(key="price", range=price))
     return qe.Filter(must=must)
+
+
+def _edge_sparse(sparse: Sparse) -> qe.SparseVector:
+    return qe.SparseVector(indices=sparse.indices.tolist(), values=sparse.values.tolist())
 
 
 class EdgeStore(VectorStore):
@@ -133,6 +142,7 @@ class EdgeStore(VectorStore):
         )
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            sparse_vectors={LEXICAL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             optimizers=optimizers,
             wal_enabled=False,
         )
@@ -154,13 +164,23 @@ class EdgeStore(VectorStore):
                 "in one process; start a new version instead"
             ) from None
 
-    def upsert(self, version: IndexVersion, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict]) -> None:
+    def upsert(
+        self,
+        version: IndexVersion,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        sparse: Sequence[Sparse] | None = None,
+    ) -> None:
         shard, dim = self._writer(version)
         arr = validate_batch(ids, vectors, payloads, dim)
-        points = [
-            qe.Point(point_id(pid), vec, {**payload, "id": pid})
-            for pid, vec, payload in zip(ids, arr.tolist(), payloads, strict=True)
-        ]
+        sparse = validate_sparse(sparse, len(ids))
+        points = []
+        for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
+            named: dict = {DENSE: vec}
+            if sparse is not None and len(sparse[i]):
+                named[LEXICAL] = _edge_sparse(sparse[i])
+            points.append(qe.Point(point_id(pid), named, {**payload, "id": pid}))
         shard.update(qe.UpdateOperation.upsert_points(points))
 
     def finalize(self, version: IndexVersion) -> None:
@@ -286,6 +306,41 @@ class EdgeStore(VectorStore):
             params=qe.SearchParams(exact=exact),
         )
         return [Hit(p.payload["id"], p.score, p.payload) for p in shard.query(request)]
+
+    def hybrid_search(
+        self,
+        vector: np.ndarray,
+        sparse: Sparse,
+        k: int,
+        filters: Filters | None = None,
+        prefetch: int = 50,
+        rrf_k: int = 60,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        _, shard, dim = self._open_serving()
+        query = np.asarray(vector, dtype=np.float32)
+        if query.shape != (dim,):
+            raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
+        if k < 1 or prefetch < 1:
+            raise ValueError(f"k and prefetch must be at least 1, got {k} and {prefetch}")
+        flt = edge_filter(filters)
+        stages = [qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(query.tolist()), filter=flt)]
+        lexical = None
+        if len(sparse):
+            lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL)
+            stages.append(qe.Prefetch(limit=prefetch, query=lexical_query, filter=flt))
+            lexical = qe.QueryRequest(limit=prefetch, query=lexical_query, filter=flt, with_payload=["id"])
+        fused = qe.QueryRequest(
+            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt, with_payload=True, with_vector=True
+        )
+        results = shard.query_batch(qe.QueryBatchRequest([fused] if lexical is None else [fused, lexical]))
+        hits = [Hit(p.payload["id"], p.score, p.payload, vector=stored_vector(p.vector)) for p in results[0]]
+        lexical_hits = [Hit(p.payload["id"], p.score) for p in results[1]] if lexical is not None else []
+        hits = annotate_hybrid(hits, lexical_hits, query)
+        if not with_vectors:
+            for h in hits:
+                h.vector = None
+        return hits
 
     def count(self, filters: Filters | None = None) -> int:
         _, shard, _ = self._open_serving()

@@ -23,22 +23,31 @@ from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from core.store.base import (
+    DENSE,
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
+    LEXICAL,
     Filters,
     Hit,
     IndexVersion,
+    Sparse,
     StoredPoint,
     StoreUnavailable,
     VectorStore,
+    annotate_hybrid,
     point_id,
     stored_vector,
     validate_batch,
+    validate_sparse,
     versions_to_drop,
 )
 
 FINALIZED = "lira_finalized"
 T = TypeVar("T")
+
+
+def _client_sparse(sparse: Sparse) -> models.SparseVector:
+    return models.SparseVector(indices=sparse.indices.tolist(), values=sparse.values.tolist())
 
 
 def qdrant_filter(filters: Filters | None) -> models.Filter | None:
@@ -176,6 +185,7 @@ class QdrantStore(VectorStore):
             self._client.create_collection(
                 name,
                 vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                 metadata={FINALIZED: False},
                 **layout,
             )
@@ -185,16 +195,26 @@ class QdrantStore(VectorStore):
                 for field in FLOAT_FIELDS:
                     self._client.create_payload_index(name, field, field_schema=models.PayloadSchemaType.FLOAT)
 
-    def upsert(self, version: IndexVersion, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict]) -> None:
+    def upsert(
+        self,
+        version: IndexVersion,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        sparse: Sequence[Sparse] | None = None,
+    ) -> None:
         self._check_writable()
         dim, finished = self._version_state(version)
         if finished:
             raise ValueError(f"index version {version} is already finalized: start a new version instead")
         arr = validate_batch(ids, vectors, payloads, dim)
-        points = [
-            models.PointStruct(id=point_id(pid), vector=vec, payload={**payload, "id": pid})
-            for pid, vec, payload in zip(ids, arr.tolist(), payloads, strict=True)
-        ]
+        sparse = validate_sparse(sparse, len(ids))
+        points = []
+        for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
+            named: dict = {DENSE: vec}
+            if sparse is not None and len(sparse[i]):
+                named[LEXICAL] = _client_sparse(sparse[i])
+            points.append(models.PointStruct(id=point_id(pid), vector=named, payload={**payload, "id": pid}))
         with self._guard(f"writing to version {version}"):
             self._client.upsert(self._name(version), points=points, wait=True)
 
@@ -280,6 +300,42 @@ class QdrantStore(VectorStore):
             ),
         )
         return [Hit(p.payload["id"], p.score, p.payload) for p in response.points]
+
+    def hybrid_search(
+        self,
+        vector: np.ndarray,
+        sparse: Sparse,
+        k: int,
+        filters: Filters | None = None,
+        prefetch: int = 50,
+        rrf_k: int = 60,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        query = np.asarray(vector, dtype=np.float32)
+        if query.ndim != 1:
+            raise ValueError(f"query vector must be one-dimensional, got shape {query.shape}")
+        if k < 1 or prefetch < 1:
+            raise ValueError(f"k and prefetch must be at least 1, got {k} and {prefetch}")
+        flt = qdrant_filter(filters)
+        stages = [models.Prefetch(query=query.tolist(), filter=flt, limit=prefetch)]
+        requests = []
+        if len(sparse):
+            lexical_query = _client_sparse(sparse)
+            stages.append(models.Prefetch(query=lexical_query, using=LEXICAL, filter=flt, limit=prefetch))
+            requests.append(models.QueryRequest(query=lexical_query, using=LEXICAL, filter=flt, limit=prefetch,
+                                                with_payload=["id"]))
+        fused = models.QueryRequest(
+            prefetch=stages, query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)), filter=flt, limit=k,
+            with_payload=True, with_vector=[DENSE],
+        )
+        responses = self._read("searching", lambda: self._client.query_batch_points(self._alias, [fused, *requests]))
+        hits = [Hit(p.payload["id"], p.score, p.payload, vector=stored_vector(p.vector)) for p in responses[0].points]
+        lexical_hits = [Hit(p.payload["id"], p.score) for p in responses[1].points] if requests else []
+        hits = annotate_hybrid(hits, lexical_hits, query)
+        if not with_vectors:
+            for h in hits:
+                h.vector = None
+        return hits
 
     def count(self, filters: Filters | None = None) -> int:
         result = self._read(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -63,10 +62,10 @@ def test_onnx_arca_matches_torch(arca_for_runtime, onnx_cache) -> None:
 @pytest.fixture(scope="module")
 def arca_for_runtime(base_encoder):
     """An Arca encoder with non-trivial (random) LoRA and gate weights, so a merge/export slip would show."""
+    from model.arca.data import lexicon_entries
+    from model.arca.encoder import ArcaEncoder
     from model.arca.lora import lora_modules, merge_lora
     from model.arca.pipeline import ArcaModelConfig, build_core
-    from model.arca.encoder import ArcaEncoder
-    from model.arca.data import lexicon_entries
 
     torch.manual_seed(0)
     core = build_core(base_encoder, ArcaModelConfig(), lexicon_entries())

@@ -1,0 +1,85 @@
+"""Candidate lists for LaSR: the hybrid (dense + lexical, RRF) top-N of a query, as the API retrieves them, turned
+into the arrays the head scores. Training, evaluation and serving all go through ``retrieve`` + ``CandidateList``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.store.base import Filters, Hit, VectorStore
+from model.lexical import query_vector
+
+
+def retrieve(
+    store: VectorStore,
+    vector: np.ndarray,
+    text: str,
+    n: int,
+    filters: Filters | None = None,
+    *,
+    prefetch: int = 50,
+    rrf_k: int = 60,
+    with_vectors: bool = True,
+) -> list[Hit]:
+    """The hybrid top-``n`` (dense top-``prefetch`` and lexical top-``prefetch`` fused in the engine)."""
+    return store.hybrid_search(vector, query_vector(text), n, filters, prefetch=max(prefetch, n), rrf_k=rrf_k,
+                               with_vectors=with_vectors)
+
+
+@dataclass
+class CandidateList:
+    """One query's candidates: stored vectors, product languages and the retrieval scores (lexical NaN = the
+    product was not among the lexical candidates)."""
+
+    query: np.ndarray  # (D,)
+    ids: list[str]
+    vectors: np.ndarray  # (N, D)
+    languages: list[str]
+    dense: np.ndarray  # (N,) cosine
+    lexical: np.ndarray  # (N,) BM25 or NaN
+    fused: np.ndarray  # (N,) RRF score
+
+    @classmethod
+    def from_hits(cls, query: np.ndarray, hits: Sequence[Hit]) -> CandidateList:
+        dim = len(query)
+        return cls(
+            query=np.asarray(query, dtype=np.float32),
+            ids=[h.id for h in hits],
+            vectors=np.stack([h.vector for h in hits]).astype(np.float32) if hits else np.zeros((0, dim), np.float32),
+            languages=[h.payload.get("language", "") for h in hits],
+            dense=np.array([h.dense if h.dense is not None else float(h.vector @ query) for h in hits], np.float32),
+            lexical=np.array([np.nan if h.lexical is None else h.lexical for h in hits], np.float32),
+            fused=np.array([h.score for h in hits], np.float32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class LookupEncoder:
+    """An ``Encoder`` over vectors computed already (the evaluator's cache): lets the real indexer build an index
+    of the catalogue for evaluation and training without encoding anything twice."""
+
+    def __init__(self, fingerprint: str, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+        self.fingerprint, self.model_id, self.dim = fingerprint, model_id, vectors.shape[1]
+        self._table = dict(zip(texts, vectors, strict=True))
+
+    def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int | None = None,
+               progress: bool = False) -> np.ndarray:
+        if kind != "passage":
+            raise ValueError("LookupEncoder only holds passage vectors")
+        return np.stack([self._table[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+
+def build_index(catalogue: Path, encoder: LookupEncoder, root: Path) -> VectorStore:
+    """An Edge index of ``catalogue`` (dense from ``encoder``, lexical from the text) in ``root``, served."""
+    from core.store.edge import EdgeStore
+    from indexer.job import reindex
+
+    store = EdgeStore(root, "products")
+    reindex(catalogue, encoder, store, progress=False)
+    return store

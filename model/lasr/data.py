@@ -1,0 +1,145 @@
+"""Training / evaluation examples for LaSR: judged queries with their hybrid candidate lists.
+
+The lists come from a real Edge index of the catalogue built by the real indexer (dense vectors from the
+evaluator's embedding cache, lexical vectors from the text) and the same ``retrieve`` call the API makes, with
+the query's market as the filter (its language plus English) — so the head is trained on what it will see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import random
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.store.base import Filters
+from model.encoder import Encoder
+from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve
+from model.lexical import LEXICAL_VERSION
+
+
+@dataclass
+class Example:
+    qid: str
+    text: str
+    market: str
+    noise: str
+    language: str | None  # detected from the text, as the API does when the client gives none
+    relevant: dict[str, int]
+    candidates: CandidateList
+    variant_text: str | None = None
+    variant_language: str | None = None
+    variant: CandidateList | None = None
+
+    def gains(self, n: int) -> np.ndarray:
+        g = np.zeros(n, np.float32)
+        for i, pid in enumerate(self.candidates.ids[:n]):
+            grade = self.relevant.get(pid, 0)
+            g[i] = 2.0**grade - 1 if grade > 0 else 0.0
+        return g
+
+
+def candidate_lists(
+    catalogue: Path,
+    passages: Sequence[str],
+    passage_vectors: np.ndarray,
+    encoder: Encoder,
+    queries: Sequence[tuple[str, str]],
+    query_vectors: np.ndarray,
+    n: int,
+    prefetch: int,
+    rrf_k: int,
+    progress: bool = True,
+) -> list[CandidateList]:
+    """The hybrid top-``n`` for each (text, market) query, from a throwaway Edge index of ``catalogue``."""
+    from tqdm import tqdm
+
+    lookup = LookupEncoder(encoder.fingerprint, encoder.model_id, passages, passage_vectors)
+    with tempfile.TemporaryDirectory(prefix="lira-lasr-index-") as tmp:
+        store = build_index(catalogue, lookup, Path(tmp))
+        try:
+            out = []
+            for (text, market), qv in tqdm(list(zip(queries, query_vectors, strict=True)), desc="candidates",
+                                           unit="query", disable=not progress, file=sys.stderr):
+                hits = retrieve(store, qv, text, n, Filters(languages=(market, "en")), prefetch=prefetch, rrf_k=rrf_k)
+                out.append(CandidateList.from_hits(qv, hits))
+            return out
+        finally:
+            store.close()
+
+
+def _variant(text: str, language: str, rng: random.Random, glosser) -> str | None:
+    from model.arca.data import Pair
+    from model.arca.noise import make_variant
+
+    made = make_variant(Pair(text, "", language, "query"), rng, glosser, {})
+    return made[1] if made else None
+
+
+def prepare_examples(
+    split: str,
+    encoder: Encoder,
+    catalogue: Path,
+    n: int,
+    prefetch: int,
+    rrf_k: int,
+    cache_dir: Path,
+    *,
+    variants: bool,
+    seed: int = 13,
+    limit: int | None = None,
+    progress: bool = True,
+) -> list[Example]:
+    """Examples of ``queries.<split>.jsonl`` beside ``catalogue`` (cached on disk by everything they depend on)."""
+    from core.catalogue import read_catalogue
+    from model.evaluate import CACHE_DIR, Embedder, read_queries
+    from model.langid import LanguageDetector
+
+    report = read_catalogue(catalogue)
+    queries_path = catalogue.parent / f"queries.{split}.jsonl"
+    queries = read_queries(queries_path, {p.id for p in report.products})[:limit]
+    key = hashlib.sha256(json.dumps([
+        split, encoder.fingerprint, report.sha256, hashlib.sha256(queries_path.read_bytes()).hexdigest(),
+        n, prefetch, rrf_k, variants, seed, limit, LEXICAL_VERSION, 2,
+    ]).encode()).hexdigest()[:16]
+    path = cache_dir / f"examples-{split}-{key}.pkl"
+    if path.exists():
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+
+    embedder = Embedder(CACHE_DIR, progress=progress)
+    passages = [p.passage_text() for p in report.products]
+    passage_vectors = embedder(encoder, passages, "passage", {"catalogue_sha256": report.sha256})
+    detector = LanguageDetector()
+    examples = [
+        Example(q.id, q.text, q.language, q.noise, detector.detect(q.text).language, dict(q.relevant), None)  # type: ignore[arg-type]
+        for q in queries
+    ]
+    texts = [(e.text, e.market) for e in examples]
+    if variants:
+        rng = random.Random(seed)
+        for e in examples:
+            e.variant_text = _variant(e.text, e.market, rng, detector.glosser)
+            e.variant_language = detector.detect(e.variant_text).language if e.variant_text else None
+        texts += [(e.variant_text, e.market) for e in examples if e.variant_text]
+    vectors = embedder(encoder, [t for t, _ in texts], "query")
+    lists = candidate_lists(catalogue, passages, passage_vectors, encoder, texts, vectors, n, prefetch, rrf_k,
+                            progress)
+    it = iter(lists[len(examples):])
+    for e, c in zip(examples, lists, strict=False):
+        e.candidates = c
+        if e.variant_text:
+            e.variant = next(it)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(examples, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return examples

@@ -1,0 +1,161 @@
+"""Hybrid search (dense + lexical sparse, fused by RRF in the engine) on every engine: the engines agree with each
+other and with a numpy reference of Qdrant's BM25-IDF and RRF, and typed model numbers match exactly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core.store.base import Filters, IndexVersion, Sparse, VectorStore
+from model.lexical import document_vector, query_vector
+from tests.core.stores import DIM, ENGINES, make_store
+
+TITLES = [
+    ("en", "Samsung Galaxy A54 5G 128GB Black"),
+    ("en", "Samsung Galaxy A34 5G 128GB Black"),
+    ("en", "Samsung Galaxy A55 5G 256GB Blue"),
+    ("vi", "Điện Thoại Samsung Galaxy A54 5G 256GB Trắng"),
+    ("vi", "Giày thể thao nữ Nike Air Zoom size 38"),
+    ("vi", "Giày da nam Biti's công sở"),
+    ("th", "โทรศัพท์ Samsung Galaxy A54 สีดำ"),
+    ("th", "รองเท้าวิ่ง Nike สีขาว"),
+    ("en", "Apple iPhone 15 128GB Pink"),
+    ("en", "Apple iPhone 14 128GB Midnight"),
+    ("en", "Apple iPhone 15 Pro Max case silicone"),
+    ("id", "Sepatu Lari Pria Adidas Hitam"),
+    ("ms", "Kasut Sukan Wanita Adidas Putih"),
+    ("tl", "Sapatos na Pantakbo Nike Itim"),
+    ("bn", "স্যামসাং Galaxy A54 5G স্মার্টফোন 64GB"),
+    ("ur", "سام سنگ Galaxy A54 موبائل فون"),
+] + [("en", f"Generic accessory item number {i}") for i in range(40)]
+
+PREFETCH = 20
+RRF_K = 60
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(len(TITLES), DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"h{i:03d}" for i in range(len(TITLES))]
+    payloads = [{"language": lang, "category_prefixes": ["Electronics"], "price": 10.0 + i, "title": t}
+                for i, (lang, t) in enumerate(TITLES)]
+    return ids, vectors, payloads, [document_vector(t) for _, t in TITLES]
+
+
+@pytest.fixture(scope="module")
+def hybrid_stores(tmp_path_factory, corpus):
+    ids, vectors, payloads, sparse = corpus
+    stores: dict[str, VectorStore] = {}
+    for engine in ENGINES:
+        store = make_store(engine, tmp_path_factory.mktemp(f"hybrid-{engine}"))
+        version = IndexVersion.new("testmodel", "beef")
+        store.create_version(version, DIM)
+        store.upsert(version, ids, vectors, payloads, sparse)
+        store.finalize(version)
+        store.activate(version)
+        stores[engine] = store
+    yield stores
+    for store in stores.values():
+        store.close()
+
+
+def reference(corpus, query_vec: np.ndarray, text: str, languages=None) -> dict[str, tuple[float, float, float]]:
+    """numpy: for every product that can be fused, (lowest, highest) possible RRF score and its BM25 score, from
+    dense top-PREFETCH and BM25-IDF top-PREFETCH (Qdrant: idf = ln((N − n + .5)/(n + .5) + 1), RRF 1/(k + rank)
+    with rank from 0; IDF over the whole collection). Products with equal BM25 scores may come in either order, hence a range."""
+    ids, vectors, payloads, sparse = corpus
+    keep = [i for i, p in enumerate(payloads) if not languages or p["language"] in languages]
+    dense = sorted(keep, key=lambda i: -float(vectors[i] @ query_vec))[:PREFETCH]
+    q = query_vector(text)
+    # IDF comes from the whole collection, filter or not
+    df = {int(t): sum(int(t) in set(v.indices.tolist()) for v in sparse) for t in q.indices}
+    n = len(sparse)
+
+    def bm25(i: int) -> float:
+        doc = dict(zip(sparse[i].indices.tolist(), sparse[i].values.tolist(), strict=True))
+        return sum(doc[t] * math.log((n - df[t] + 0.5) / (df[t] + 0.5) + 1) for t in df if t in doc)
+
+    scores = {i: bm25(i) for i in keep}
+    matched = sorted((s for s in scores.values() if s > 0), reverse=True)
+    out = {}
+    for i in set(dense) | {i for i in keep if scores[i] > 0}:
+        lo = hi = 1.0 / (RRF_K + dense.index(i)) if i in dense else 0.0
+        if scores[i] > 0:
+            above = sum(s > scores[i] + 1e-6 for s in matched)
+            tied = sum(abs(s - scores[i]) <= 1e-6 for s in matched)
+            best, worst = above, above + tied - 1
+            hi += 1.0 / (RRF_K + best) if best < PREFETCH else 0.0
+            lo += 1.0 / (RRF_K + worst) if worst < PREFETCH else 0.0
+        out[ids[i]] = (lo, hi, scores[i])
+    return out
+
+
+QUERIES = ["Samsung Galaxy A54", "galaxy a54 5g", "iphone 15", "giay the thao nu", "รองเท้า Nike", "adidas"]
+
+
+@pytest.mark.parametrize("text", QUERIES)
+@pytest.mark.parametrize("languages", [None, ("en", "vi")], ids=["all", "en+vi"])
+def test_engines_agree_on_hybrid_results(hybrid_stores, corpus, text, languages) -> None:
+    rng = np.random.default_rng(abs(hash(text)) % 2**32)
+    qv = rng.normal(size=DIM).astype(np.float32)
+    qv /= np.linalg.norm(qv)
+    filters = Filters(languages=languages) if languages else None
+    results = {e: s.hybrid_search(qv, query_vector(text), 10, filters, prefetch=PREFETCH, rrf_k=RRF_K)
+               for e, s in hybrid_stores.items()}
+    want = reference(corpus, qv, text, languages)
+    for engine, hits in results.items():
+        assert len(hits) == min(10, len(want)), engine
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        for h in hits:
+            lo, hi, lexical = want[h.id]
+            assert lo - 1e-6 <= h.score <= hi + 1e-6, (engine, h.id, h.score, lo, hi)
+            if h.lexical is not None:
+                assert h.lexical == pytest.approx(lexical, rel=1e-4), (engine, h.id)
+            assert h.dense is not None and abs(h.dense - float(corpus[1][corpus[0].index(h.id)] @ qv)) < 1e-4
+            assert h.vector is None  # not asked for
+        # nothing left out was sure to beat the last hit
+        assert all(lo <= hits[-1].score + 1e-6 for pid, (lo, _, _) in want.items() if pid not in {x.id for x in hits})
+    # the engines may order equal BM25 scores differently (both within the reference's range, checked above);
+    # products both return carry the same scores
+    a, b = ({h.id: h for h in results[e]} for e in ENGINES)
+    for pid in a.keys() & b.keys():
+        assert a[pid].dense == pytest.approx(b[pid].dense, abs=1e-5)
+        assert (a[pid].lexical is None) == (b[pid].lexical is None)
+        if a[pid].lexical is not None:
+            assert a[pid].lexical == pytest.approx(b[pid].lexical, rel=1e-4)
+    assert len(a.keys() & b.keys()) >= len(a) - 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_typed_model_number_ranks_its_product_first_lexically(hybrid_stores, engine) -> None:
+    store = hybrid_stores[engine]
+    zero = np.zeros(DIM, dtype=np.float32)
+    zero[0] = 1.0  # a dense query that favours nothing in particular
+    for text, want in [("Samsung Galaxy A54", "Samsung Galaxy A54 5G 128GB Black"),
+                       ("iPhone 15", "Apple iPhone 15 128GB Pink")]:
+        hits = store.hybrid_search(zero, query_vector(text), 5, Filters(languages=("en",)), prefetch=PREFETCH)
+        lexical = sorted((h for h in hits if h.lexical is not None), key=lambda h: -h.lexical)
+        assert lexical[0].payload["title"] == want, [(h.payload["title"], h.lexical) for h in lexical]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hybrid_with_no_terms_is_the_dense_ranking(hybrid_stores, corpus, engine) -> None:
+    qv = corpus[1][3]
+    hits = hybrid_stores[engine].hybrid_search(qv, Sparse(np.empty(0, np.uint32), np.empty(0, np.float32)), 5,
+                                              with_vectors=True)
+    assert hits[0].id == corpus[0][3] and hits[0].lexical is None
+    assert [h.id for h in hits] == [h.id for h in hybrid_stores[engine].search(qv, 5, exact=True)]
+    assert hits[0].vector is not None and hits[0].vector.shape == (DIM,)
+
+
+def test_diacritic_free_vietnamese_matches_lexically(hybrid_stores) -> None:
+    qv = np.zeros(DIM, dtype=np.float32)
+    qv[1] = 1.0
+    for store in hybrid_stores.values():
+        hits = store.hybrid_search(qv, query_vector("giay the thao nu"), 3, Filters(languages=("vi",)))
+        best = max((h for h in hits if h.lexical), key=lambda h: h.lexical)
+        assert best.payload["title"].startswith("Giày thể thao nữ")
