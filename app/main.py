@@ -29,7 +29,6 @@ from app.middleware import (
 )
 from app.services.access import HEADER as API_KEY_HEADER
 from app.services.access import KeyRing, rate_limit_key
-from app.services.batcher import QueryEncoder
 from app.services.reindexer import Reindexer
 from app.services.searcher import Searcher
 from core.settings import Settings, get_settings
@@ -101,7 +100,7 @@ def create_app(
 
             model = encoder or load_encoder(settings)
             store = open_store(settings, read_only=True)
-            app.state.searcher = Searcher(settings, model, store, QueryEncoder(model))
+            app.state.searcher = Searcher.build(settings, model, store)
         else:
             app.state.searcher = searcher
         yield

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from core.settings import LANGUAGES
 
@@ -39,6 +47,21 @@ class SearchRequest(BaseModel):
     category: str | None = Field(None, description='Category path or prefix, e.g. "Fashion" or "Fashion > Shoes".')
     min_price: float | None = Field(None, ge=0)
     max_price: float | None = Field(None, ge=0)
+    hybrid: bool | None = Field(
+        None, description="Fuse lexical (BM25) candidates with the dense ones by reciprocal rank fusion. "
+        "Default: the server's LIRA_HYBRID (true).")
+    rerank: bool | None = Field(
+        None, description="Rescore the top fused candidates with LaSR. Default: the server's LIRA_RERANK (true).")
+    explain: bool = Field(False, description="Add each result's dense, lexical, fused and rerank scores.")
+    query_language: Annotated[str | None, WithJsonSchema({"type": "string", "enum": list(LANGUAGES)})] = Field(
+        None, description="The language the query is typed in, when the client knows it; detected otherwise.")
+
+    @field_validator("query_language")
+    @classmethod
+    def _query_language(cls, v: str | None) -> str | None:
+        if v is not None and v not in LANGUAGES:
+            raise ValueError(f"unknown query_language {v!r}; valid codes: {', '.join(LANGUAGES)}")
+        return v
 
     @field_validator("query")
     @classmethod
@@ -79,6 +102,9 @@ class SearchRequest(BaseModel):
         return self
 
 
+_EXPLAIN_FIELDS = ("dense_score", "lexical_score", "fused_score", "rerank_score")
+
+
 class SearchResult(BaseModel):
     id: str
     title: str
@@ -87,7 +113,22 @@ class SearchResult(BaseModel):
     brand: str
     price: float
     currency: str
-    score: float
+    score: float = Field(description="What the results are ordered by: the LaSR score when reranked, else the RRF "
+                                     "score (hybrid) or the cosine similarity (dense only).")
+    dense_score: float | None = Field(None, description="explain: cosine similarity with the query.")
+    lexical_score: float | None = Field(
+        None, description="explain: BM25 score (null: not among the lexical candidates).")
+    fused_score: float | None = Field(None, description="explain: reciprocal-rank-fusion score (hybrid only).")
+    rerank_score: float | None = Field(None, description="explain: LaSR score (reranked only).")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_explain(self, handler):
+        """The explain fields appear only when they carry a value: a plain search stays as small as before."""
+        data = handler(self)
+        for key in _EXPLAIN_FIELDS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class SearchResponse(BaseModel):
@@ -96,6 +137,11 @@ class SearchResponse(BaseModel):
     took_ms: float
     index_version: str
     model: str
+    query_language: str | None = Field(None, description="Given by the client, or detected; null when unsure.")
+    query_language_source: Literal["given", "script", "lingua+lexicon", "unknown"]
+    hybrid: bool = Field(description="Whether lexical candidates were fused in.")
+    reranked: bool = Field(description="Whether LaSR reordered the candidates.")
+    reranker: str | None = Field(None, description="The LaSR checkpoint that reranked, if any.")
 
 
 class EncodeRequest(BaseModel):
@@ -141,6 +187,9 @@ class InfoResponse(BaseModel):
     index_version: str | None
     documents: int
     documents_per_language: dict[str, int]
+    hybrid_default: bool = Field(description="Whether searches fuse lexical candidates unless they say otherwise.")
+    reranker: str | None = Field(None, description="The LaSR checkpoint in use; null when reranking is off.")
+    reranker_status: str = Field(description='"ready", or why reranking is unavailable.')
 
 
 class ReindexRequest(BaseModel):

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     batch_size: int = Field(64, ge=1, le=1024)
     max_seq_len: int = Field(128, ge=8, le=512)
 
+    # retrieval and reranking
+    hybrid: bool = Field(True, description="Default of /v1/search's hybrid switch: fuse lexical with dense (RRF).")
+    rerank: bool = Field(True, description="Default of /v1/search's rerank switch; false = no LaSR loaded at all.")
+    lasr_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "lasr.pt")
+    rerank_candidates: int = Field(50, ge=1, le=200, description="Fused candidates LaSR rescores (N).")
+    prefetch: int = Field(50, ge=1, le=1000, description="Dense and lexical candidates fetched before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant: score = sum 1/(k + rank).")
+
     # store
     store: Literal["edge", "server", "local"] = Field(
         "edge",

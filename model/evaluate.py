@@ -273,6 +273,8 @@ class CatalogueRun:
     encoders: Mapping[str, Encoder]
     embedder: Embedder
     catalogue_sha: str
+    catalogue_path: Path | None = None  # hybrid systems index this file with the real indexer
+    settings: Settings | None = None
     _vectors: dict[tuple[str, Kind], np.ndarray] = field(default_factory=dict, repr=False)
     _rankings: dict[str, list[list[str]]] = field(default_factory=dict, repr=False)
 
@@ -337,11 +339,53 @@ def _dense(encoder: str) -> Callable[[CatalogueRun], list[list[str]]]:
     return rank
 
 
+def _hybrid_lists(run: CatalogueRun) -> list:
+    """Arca's hybrid candidates per query (dense + lexical, RRF in Qdrant Edge), as the API retrieves them."""
+    if "_hybrid" not in run._rankings:
+        from model.lasr.data import candidate_lists
+
+        if run.catalogue_path is None:
+            raise ValueError("hybrid systems need the catalogue file (CatalogueRun.catalogue_path)")
+        s = run.settings or get_settings()
+        run._rankings["_hybrid"] = candidate_lists(  # type: ignore[assignment]
+            run.catalogue_path, run.passages, run.vectors("arca", "passage"), run.encoders["arca"],
+            [(q.text, q.language) for q in run.queries], run.vectors("arca", "query"), DEPTH, s.prefetch, s.rrf_k,
+            progress=run.embedder.progress,
+        )
+    return run._rankings["_hybrid"]  # type: ignore[return-value]
+
+
+def _hybrid(run: CatalogueRun) -> list[list[str]]:
+    return [c.ids for c in _hybrid_lists(run)]
+
+
+def _hybrid_lasr(run: CatalogueRun) -> list[list[str]]:
+    """LaSR over the top ``rerank_candidates`` of the hybrid list, with the query language detected from the text
+    (no client hint), the rest of the list after them."""
+    from model.langid import LanguageDetector
+    from model.lasr.candidates import CandidateList
+    from model.lasr.reranker import Reranker
+
+    s = run.settings or get_settings()
+    reranker = Reranker.load(s.lasr_checkpoint, run.encoders["arca"].fingerprint)
+    detector = LanguageDetector()
+    n = s.rerank_candidates
+    out = []
+    for q, c in zip(run.queries, _hybrid_lists(run), strict=True):
+        head = CandidateList(c.query, c.ids[:n], c.vectors[:n], c.languages[:n], c.dense[:n], c.lexical[:n],
+                             c.fused[:n])
+        order, _ = reranker.rerank(head, detector.detect(q.text).language)
+        out.append([head.ids[i] for i in order] + c.ids[n:])
+    return out
+
+
 # name -> ranking function; a new system (e.g. a fusion of run.rankings("bm25") and run.rankings("arca")) is one entry
 SYSTEMS: dict[str, Callable[[CatalogueRun], list[list[str]]]] = {
     "bm25": _bm25,
     "base": _dense("base"),
     "arca": _dense("arca"),
+    "hybrid": _hybrid,
+    "hybrid+lasr": _hybrid_lasr,
 }
 
 
@@ -389,20 +433,20 @@ def query_counts(queries: Sequence[Query]) -> dict[tuple[str, str], int]:
 
 
 def catalogue_markdown(results: Mapping, counts: Mapping[tuple[str, str], int], split: str, header: str) -> str:
-    """Per language and per noise type nDCG@10 for every system, arca - base in points, and an all-query summary."""
+    """Per language and per noise type nDCG@10 for every system, the deltas the targets are about (arca − base,
+    hybrid+lasr − arca) in points, and an all-query summary."""
     systems = list(results)
-    delta = "arca" in results and "base" in results
+    deltas = [(a, b) for a, b in (("arca", "base"), ("hybrid+lasr", "arca")) if a in results and b in results]
 
     def table(first: str, keys: Sequence[tuple[str, str]]) -> list[str]:
-        cols = [first, "queries", *systems, *(["Δ arca−base"] if delta else [])]
+        cols = [first, "queries", *systems, *(f"Δ {a}−{b}" for a, b in deltas)]
         out = ["| " + " | ".join(cols) + " |", "|---|" + "--:|" * (len(cols) - 1)]
         for lang, noise in keys:
             ndcg = {s: 100 * results[s][lang][noise]["ndcg@10"] for s in systems}
             label = lang if first == "language" else noise
             cells = [f"**{label}**" if label == ALL else label, str(counts[lang, noise])]
             cells += [f"{ndcg[s]:.1f}" for s in systems]
-            if delta:
-                cells.append(f"{ndcg['arca'] - ndcg['base']:+.1f}")
+            cells += [f"{ndcg[a] - ndcg[b]:+.1f}" for a, b in deltas]
             out.append("| " + " | ".join(cells) + " |")
         return out
 
@@ -519,7 +563,7 @@ def _run_catalogue(args: argparse.Namespace, settings: Settings, embedder: Embed
     # every system but the lexical one needs the models; loading them is timed apart from the systems
     encoders = load_encoders(settings) if any(s != "bm25" for s in systems) else {}
     loaded = time.perf_counter() - start
-    run = CatalogueRun(report.products, queries, encoders, embedder, report.sha256)
+    run = CatalogueRun(report.products, queries, encoders, embedder, report.sha256, args.catalogue, settings)
     results, seconds = evaluate_catalogue(run, systems)
 
     notes = [

@@ -78,10 +78,9 @@ def app_client(settings: Settings, encoder, store) -> Iterator:
     from fastapi.testclient import TestClient
 
     from app.main import create_app
-    from app.services.batcher import QueryEncoder
     from app.services.searcher import Searcher
 
-    searcher = Searcher(settings, encoder, store, QueryEncoder(encoder))
+    searcher = Searcher.build(settings, encoder, store)
     try:
         with TestClient(create_app(settings, searcher=searcher)) as client:
             yield client
@@ -91,14 +90,13 @@ def app_client(settings: Settings, encoder, store) -> Iterator:
 
 @pytest.fixture(scope="session")
 def searcher(indexed_settings, encoder):
-    from app.services.batcher import QueryEncoder
     from app.services.searcher import Searcher
     from core.store import open_store
 
     store = open_store(indexed_settings, read_only=True)
-    queries = QueryEncoder(encoder)
-    yield Searcher(indexed_settings, encoder, store, queries)
-    queries.close()
+    searcher = Searcher.build(indexed_settings, encoder, store)
+    yield searcher
+    searcher.queries.close()
     store.close()
 
 

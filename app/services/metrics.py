@@ -28,6 +28,10 @@ class ServiceMetrics:
             "lira_store_seconds", "Time of one vector-store call.", ["operation", "outcome"],
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )
+        self.rerank_seconds = Histogram(
+            "lira_rerank_seconds", "Time for LaSR to rescore one candidate list.", buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.index_version = Info("lira_index", "The index version being served.", registry=self.registry)
         self.index_version.info({"version": "none"})
         self.index_ready = Gauge("lira_index_ready", "1 when an index built by this model is serving, else 0.",
@@ -40,6 +44,9 @@ class ServiceMetrics:
     def observe_encode(self, kind: str, seconds: float, texts: int) -> None:
         self.encoder_seconds.labels(kind).observe(seconds)
         self.encoder_batch_size.labels(kind).observe(texts)
+
+    def observe_rerank(self, seconds: float, candidates: int) -> None:
+        self.rerank_seconds.observe(seconds)
 
     def observe_store(self, operation: str, outcome: str, seconds: float) -> None:
         self.store_seconds.labels(operation, outcome).observe(seconds)

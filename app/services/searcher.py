@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+import numpy as np
 
 from starlette.concurrency import run_in_threadpool
 
@@ -14,8 +17,15 @@ from app.schemas import SearchRequest, SearchResponse, SearchResult
 from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
-from core.store.base import Filters, IndexVersion, StoreUnavailable, VectorStore
+from core.store.base import Filters, Hit, IndexVersion, Sparse, StoreUnavailable, VectorStore
 from model.encoder import Encoder
+from model.langid import LanguageDetector
+from model.lasr.candidates import CandidateList
+from model.lasr.reranker import Reranker
+from model.lexical import query_vector
+
+log = logging.getLogger(__name__)
+NO_TERMS = Sparse(np.empty(0, np.uint32), np.empty(0, np.float32))
 
 T = TypeVar("T")
 
@@ -31,6 +41,30 @@ class Searcher:
     store: VectorStore
     queries: QueryEncoder
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    reranker: Reranker | None = None
+    detector: LanguageDetector = field(default_factory=LanguageDetector)
+    reranker_error: str | None = None  # why reranking is unavailable, for /v1/info
+
+    @classmethod
+    def build(cls, settings: Settings, encoder: Encoder, store: VectorStore) -> Searcher:
+        """The serving searcher: micro-batched query encoder, language detector (warmed up), and LaSR when
+        ``settings.rerank`` and its checkpoint fits the encoder (else reranking is off and /v1/info says why)."""
+        from model.lasr.reranker import RerankerLoadError
+
+        reranker, error = None, None
+        if settings.rerank:
+            try:
+                reranker = Reranker.load(settings.lasr_checkpoint, encoder.fingerprint)
+            except RerankerLoadError as exc:
+                error = str(exc)
+                log.warning("reranking disabled: %s", exc)
+        else:
+            error = "disabled by LIRA_RERANK=false"
+        glosser = getattr(getattr(getattr(encoder, "core", None), "views", None), "glosser", None)
+        detector = LanguageDetector(glosser)
+        detector.warm_up()
+        return cls(settings, encoder, store, QueryEncoder(encoder), reranker=reranker, detector=detector,
+                   reranker_error=error)
 
     def __post_init__(self) -> None:
         self.queries.on_batch = lambda seconds, n: self.metrics.observe_encode("query", seconds, n)
@@ -78,6 +112,7 @@ class Searcher:
     async def search(self, req: SearchRequest) -> SearchResponse:
         t0 = time.perf_counter()
         version = await self.serving_version()
+        detection = self.detector.detect(req.query, req.query_language)
         vector = await self.queries.encode(req.query)
         filters = Filters(
             languages=tuple(req.languages) if req.languages else None,
@@ -85,18 +120,54 @@ class Searcher:
             min_price=req.min_price,
             max_price=req.max_price,
         )
-        hits = await self._store_call(self.store.search, vector, req.k, filters)
-        results = [
-            SearchResult(
-                id=h.payload["id"], title=h.payload["title"], language=h.payload["language"],
-                category=h.payload["category"], brand=h.payload.get("brand", ""), price=h.payload["price"],
-                currency=h.payload["currency"], score=round(float(h.score), 6),
-            )
-            for h in hits
-        ]
+        s = self.settings
+        hybrid = s.hybrid if req.hybrid is None else req.hybrid
+        rerank = (s.rerank if req.rerank is None else req.rerank) and self.reranker is not None
+        rerank_scores: dict[str, float] = {}
+        if not hybrid and not rerank:
+            hits = await self._store_call(self.store.search, vector, req.k, filters)
+            for h in hits:
+                h.dense = h.score
+        else:
+            n = max(req.k, s.rerank_candidates) if rerank else req.k
+            sparse = query_vector(req.query) if hybrid else NO_TERMS
+            hits = await self._store_call(self.hybrid_search, vector, sparse, n, filters, rerank)
+            if rerank:
+                hits, rerank_scores = self._rerank(vector, hits, detection.language)
+            hits = hits[: req.k]
+        results = [self._result(h, rerank_scores.get(h.id), hybrid, req.explain) for h in hits]
         return SearchResponse(
             query=req.query, results=results, took_ms=round((time.perf_counter() - t0) * 1000, 2),
-            index_version=str(version), model=self.encoder.model_id,
+            index_version=str(version), model=self.encoder.model_id, query_language=detection.language,
+            query_language_source=detection.method, hybrid=hybrid, reranked=rerank,
+            reranker=self.reranker.model_id if rerank and self.reranker is not None else None,
+        )
+
+    def hybrid_search(self, vector, sparse: Sparse, n: int, filters: Filters, with_vectors: bool) -> list[Hit]:
+        s = self.settings
+        return self.store.hybrid_search(vector, sparse, n, filters, prefetch=max(s.prefetch, n), rrf_k=s.rrf_k,
+                                        with_vectors=with_vectors)
+
+    def _rerank(self, vector, hits: list[Hit], language: str | None) -> tuple[list[Hit], dict[str, float]]:
+        """LaSR over the top ``rerank_candidates``; anything beyond keeps its fused order after them."""
+        assert self.reranker is not None
+        t0 = time.perf_counter()
+        head, tail = hits[: self.settings.rerank_candidates], hits[self.settings.rerank_candidates :]
+        order, scores = self.reranker.rerank(CandidateList.from_hits(vector, head), language)
+        self.metrics.observe_rerank(time.perf_counter() - t0, len(head))
+        return [head[i] for i in order] + tail, {head[i].id: float(scores[i]) for i in order}
+
+    @staticmethod
+    def _result(h: Hit, rerank: float | None, hybrid: bool, explain: bool) -> SearchResult:
+        p = h.payload
+        score = rerank if rerank is not None else h.score
+        extra = {}
+        if explain:
+            extra = {"dense_score": _r(h.dense), "lexical_score": _r(h.lexical),
+                     "fused_score": _r(h.score) if hybrid else None, "rerank_score": _r(rerank)}
+        return SearchResult(
+            id=p["id"], title=p["title"], language=p["language"], category=p["category"], brand=p.get("brand", ""),
+            price=p["price"], currency=p["currency"], score=round(float(score), 6), **extra,
         )
 
     async def readiness(self) -> tuple[list[str], IndexVersion | None]:
@@ -127,3 +198,7 @@ class Searcher:
             await self.counts()
         except (StoreUnavailable, IndexNotReady):
             return
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 6)

@@ -46,7 +46,7 @@ def test_metrics_cover_http_encoder_store_and_index(client):
     assert _sample(text, "http_request_duration_seconds_bucket", handler="/v1/search", status="200", le="+Inf")
     assert _sample(text, "lira_encoder_seconds_count", kind="query") >= 1
     assert _sample(text, "lira_encoder_seconds_count", kind="passage") >= 1
-    assert _sample(text, "lira_store_seconds_count", operation="search", outcome="ok") >= 1
+    assert _sample(text, "lira_store_seconds_count", operation="hybrid_search", outcome="ok") >= 1
     version = client.get("/v1/info").json()["index_version"]
     assert _sample(text, "lira_index_info", version=version) == 1.0
     assert _sample(text, "lira_index_ready") == 1.0

@@ -66,7 +66,8 @@ def hybrid_stores(tmp_path_factory, corpus):
 def reference(corpus, query_vec: np.ndarray, text: str, languages=None) -> dict[str, tuple[float, float, float]]:
     """numpy: for every product that can be fused, (lowest, highest) possible RRF score and its BM25 score, from
     dense top-PREFETCH and BM25-IDF top-PREFETCH (Qdrant: idf = ln((N − n + .5)/(n + .5) + 1), RRF 1/(k + rank)
-    with rank from 0; IDF over the whole collection). Products with equal BM25 scores may come in either order, hence a range."""
+    with rank from 0; IDF over the whole collection). Products with equal BM25 scores may come in either order,
+    hence a range."""
     ids, vectors, payloads, sparse = corpus
     keep = [i for i, p in enumerate(payloads) if not languages or p["language"] in languages]
     dense = sorted(keep, key=lambda i: -float(vectors[i] @ query_vec))[:PREFETCH]

@@ -33,5 +33,7 @@ async def info(searcher: SearcherDep, settings: SettingsDep, _: SearchAccess) ->
     return InfoResponse(
         model=searcher.encoder.model_id, model_fingerprint=searcher.encoder.fingerprint, dim=searcher.encoder.dim,
         store=settings.resolved_store(), index_version=str(version) if version else None,
-        documents=sum(counts.values()), documents_per_language=counts,
+        documents=sum(counts.values()), documents_per_language=counts, hybrid_default=settings.hybrid,
+        reranker=searcher.reranker.model_id if searcher.reranker else None,
+        reranker_status="ready" if searcher.reranker else (searcher.reranker_error or "off"),
     )
