@@ -119,3 +119,31 @@ def live_server(tmp_path_factory, indexed_settings):
     shutil.copytree(indexed_settings.index_dir, index_copy)
     with uvicorn_server({"LIRA_INDEX_DIR": str(index_copy), "LIRA_STORE": "edge"}) as url:
         yield url
+
+
+def write_catalogue_subset(out: Path, per_language: int, queries_per_language: int) -> Path:
+    """A small copy of the bundled catalogue in ``out``: the first ``per_language`` products of each language and,
+    per split, up to ``queries_per_language`` queries per language whose judgements touch those products (the
+    judgements restricted to them). Returns the products file; queries.<split>.jsonl lie beside it."""
+    out.mkdir(parents=True, exist_ok=True)
+    taken: dict[str, int] = defaultdict(int)
+    kept: set[str] = set()
+    products = out / "products.jsonl"
+    with CATALOGUE.open(encoding="utf-8") as src, products.open("w", encoding="utf-8") as dst:
+        for line in src:
+            row = json.loads(line)
+            if taken[row["language"]] < per_language:
+                taken[row["language"]] += 1
+                kept.add(row["id"])
+                dst.write(line)
+    for split in ("train", "dev", "test"):
+        count: dict[str, int] = defaultdict(int)
+        with (CATALOGUE.parent / f"queries.{split}.jsonl").open(encoding="utf-8") as src, \
+                (out / f"queries.{split}.jsonl").open("w", encoding="utf-8") as dst:
+            for line in src:
+                q = json.loads(line)
+                relevant = {pid: g for pid, g in q["relevant"].items() if pid in kept}
+                if any(g >= 1 for g in relevant.values()) and count[q["language"]] < queries_per_language:
+                    count[q["language"]] += 1
+                    dst.write(json.dumps({**q, "relevant": relevant}, ensure_ascii=False) + "\n")
+    return products
