@@ -3,7 +3,9 @@
     python -m bench.search_latency [--url URL] [--requests 300] [--json OUT]
 
 Every request carries a distinct shopper query (train/dev splits), so the API's query cache never helps.
-The bare query-encoding time is measured in the same run, in this process, after the HTTP runs.
+The bare query-encoding time and LaSR's cost (rescoring 50 fused candidates of real queries from the serving
+index) are measured in the same run, in this process, after the HTTP runs; a third HTTP run at concurrency 1 with
+``rerank: false`` shows what reranking adds end to end.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import httpx
 from bench.common import percentiles, shopper_queries, uvicorn_server
 
 
-async def _run_level(url: str, queries: list[str], concurrency: int) -> dict:
+async def _run_level(url: str, queries: list[str], concurrency: int, extra: dict | None = None) -> dict:
     latencies: list[float] = []
     errors = 0
     pending = list(queries)
@@ -32,7 +34,7 @@ async def _run_level(url: str, queries: list[str], concurrency: int) -> dict:
             q = pending.pop()
             t0 = time.perf_counter()
             try:
-                r = await client.post(f"{url}/v1/search", json={"query": q, "k": 10})
+                r = await client.post(f"{url}/v1/search", json={"query": q, "k": 10, **(extra or {})})
                 ok = r.status_code == 200
             except httpx.HTTPError:
                 ok = False
@@ -47,19 +49,45 @@ async def _run_level(url: str, queries: list[str], concurrency: int) -> dict:
     return {**percentiles(latencies), "qps": round(len(queries) / wall, 1), "errors": errors}
 
 
-def _encode_p50(queries: list[str]) -> float:
+def _in_process(queries: list[str]) -> dict:
+    """Bare query encoding p50, and LaSR's time to rescore the fused top-N of each query (p50/p95)."""
     from core.settings import get_settings
+    from core.store import open_store
+    from model.lasr.candidates import CandidateList, retrieve
+    from model.lasr.reranker import Reranker, RerankerLoadError
     from model.loader import load_encoder
 
-    encoder = load_encoder(get_settings())
+    settings = get_settings()
+    encoder = load_encoder(settings)
     for q in queries[:10]:
         encoder.encode([q], kind="query")
-    times = []
+    times, vectors = [], []
     for q in queries:
         t0 = time.perf_counter()
-        encoder.encode([q], kind="query")
+        vectors.append(encoder.encode([q], kind="query")[0])
         times.append((time.perf_counter() - t0) * 1000)
-    return round(statistics.median(times), 2)
+    out: dict = {"encode_p50_ms": round(statistics.median(times), 2)}
+    try:
+        reranker = Reranker.load(settings.lasr_checkpoint, encoder.fingerprint)
+    except RerankerLoadError as exc:
+        print(f"LaSR not measured: {exc}")
+        return out
+    store = open_store(settings, read_only=True)
+    try:
+        n = settings.rerank_candidates
+        lists = [CandidateList.from_hits(v, retrieve(store, v, q, n, prefetch=settings.prefetch, rrf_k=settings.rrf_k))
+                 for q, v in zip(queries, vectors, strict=True)]
+    finally:
+        store.close()
+    for c in lists[:10]:
+        reranker.rerank(c, None)
+    rerank_ms = []
+    for c in lists:
+        t0 = time.perf_counter()
+        reranker.rerank(c, "vi")
+        rerank_ms.append((time.perf_counter() - t0) * 1000)
+    out["rerank"] = {**percentiles(rerank_ms), "candidates_mean": round(statistics.mean(len(c) for c in lists), 1)}
+    return out
 
 
 def main() -> None:
@@ -69,22 +97,28 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
 
-    queries = shopper_queries(2 * args.requests + 20 + 200)
-    warmup, level1, level8, encode_set = (queries[:20], queries[20:20 + args.requests],
-                                          queries[20 + args.requests:20 + 2 * args.requests], queries[-200:])
+    r = args.requests
+    queries = shopper_queries(3 * r + 20 + 200)
+    # disjoint slices: a query seen before would be answered from the API's query cache
+    warmup, level1, level8, level1_plain, encode_set = (
+        queries[:20], queries[20:20 + r], queries[20 + r:20 + 2 * r], queries[20 + 2 * r:20 + 3 * r], queries[-200:])
     server = nullcontext(args.url) if args.url else uvicorn_server()
     with server as url:
         asyncio.run(_run_level(url, warmup, 1))
         result = {
             "concurrency_1": asyncio.run(_run_level(url, level1, 1)),
             "concurrency_8": asyncio.run(_run_level(url, level8, 8)),
+            "concurrency_1_no_rerank": asyncio.run(_run_level(url, level1_plain, 1, {"rerank": False})),
         }
-    result["encode_p50_ms"] = _encode_p50(encode_set)
-    for level in ("concurrency_1", "concurrency_8"):
+    result.update(_in_process(encode_set))
+    for level in ("concurrency_1", "concurrency_8", "concurrency_1_no_rerank"):
         r = result[level]
         print(f"{level}: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  "
               f"{r['qps']} QPS  errors {r['errors']}")
     print(f"bare query encoding p50: {result['encode_p50_ms']} ms")
+    if "rerank" in result:
+        r = result["rerank"]
+        print(f"LaSR rescoring {r['candidates_mean']} candidates: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -88,7 +88,6 @@ class Settings(BaseSettings):
     # service
     host: str = "127.0.0.1"
     port: int = Field(8000, validation_alias=AliasChoices("LIRA_PORT", "PORT"))
-    max_query_chars: int = 512
     index_poll_s: float = Field(1.0, gt=0, description="How often the API checks for a new index version.")
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client IP (uvicorn); '*' = all."
