@@ -53,7 +53,8 @@ class SearchRequest(BaseModel):
     rerank: bool | None = Field(
         None, description="Rescore the top fused candidates with LaSR. Default: the server's LIRA_RERANK (true).")
     explain: bool = Field(False, description="Add each result's dense, lexical, fused and rerank scores.")
-    query_language: Annotated[str | None, WithJsonSchema({"type": "string", "enum": list(LANGUAGES)})] = Field(
+    query_language: Annotated[str | None, WithJsonSchema(
+        {"anyOf": [{"type": "string", "enum": list(LANGUAGES)}, {"type": "null"}]})] = Field(
         None, description="The language the query is typed in, when the client knows it; detected otherwise.")
 
     @field_validator("query_language")

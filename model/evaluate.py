@@ -516,7 +516,9 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     cat.add_argument("--out", type=Path, default=OUT_DIR, help="where catalogue_<split>.{json,md,png} go")
     cat.add_argument("--catalogue", type=Path, default=settings.catalogue_path,
                      help="products JSONL; queries.<split>.jsonl is read from the same directory")
-    cat.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {', '.join(SYSTEMS)}")
+    cat.add_argument("--systems", default=None,
+                     help=f"comma-separated subset of {', '.join(SYSTEMS)} (default: all; hybrid+lasr is left out "
+                     "with a warning when no LaSR checkpoint fits the Arca encoder)")
     for p in (pairs, cat):
         p.add_argument("--batch-size", type=int, default=settings.batch_size)
         p.add_argument("--no-progress", action="store_true")
@@ -543,7 +545,7 @@ def _run_pairs(args: argparse.Namespace, settings: Settings, embedder: Embedder)
 
 
 def _run_catalogue(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> int:
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    systems = [s.strip() for s in (args.systems or ",".join(SYSTEMS)).split(",") if s.strip()]
     if unknown := [s for s in systems if s not in SYSTEMS]:
         print(f"error: unknown system(s) {', '.join(unknown)}; known: {', '.join(SYSTEMS)}", file=sys.stderr)
         return 2
@@ -563,6 +565,14 @@ def _run_catalogue(args: argparse.Namespace, settings: Settings, embedder: Embed
     # every system but the lexical one needs the models; loading them is timed apart from the systems
     encoders = load_encoders(settings) if any(s != "bm25" for s in systems) else {}
     loaded = time.perf_counter() - start
+    if args.systems is None and "hybrid+lasr" in systems:
+        from model.lasr.reranker import Reranker, RerankerLoadError
+
+        try:
+            Reranker.load(settings.lasr_checkpoint, encoders["arca"].fingerprint)
+        except RerankerLoadError as exc:
+            _warn(f"hybrid+lasr left out: {exc}")
+            systems.remove("hybrid+lasr")
     run = CatalogueRun(report.products, queries, encoders, embedder, report.sha256, args.catalogue, settings)
     results, seconds = evaluate_catalogue(run, systems)
 

@@ -254,7 +254,8 @@ def test_catalogue_cli_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(evaluate, "load_encoders", lambda settings: encoders)
     monkeypatch.setattr(evaluate, "CACHE_DIR", tmp_path / "cache")
     out = tmp_path / "out"
-    argv = ["catalogue", "--catalogue", str(_catalogue(tmp_path)), "--out", str(out), "--no-progress"]
+    argv = ["catalogue", "--catalogue", str(_catalogue(tmp_path)), "--out", str(out), "--no-progress",
+            "--systems", "bm25,base,arca"]
     assert evaluate.main(argv) == 0
 
     results = json.loads((out / "catalogue_test.json").read_text())
