@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
-
 from starlette.concurrency import run_in_threadpool
 
 from app.schemas import SearchRequest, SearchResponse, SearchResult

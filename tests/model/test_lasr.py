@@ -12,7 +12,7 @@ import yaml
 
 from model.lasr.candidates import CandidateList
 from model.lasr.features import SCALARS, Batch, scalar_features
-from model.lasr.head import LaSR, LaSRConfig
+from model.lasr.head import LaSR
 from model.lasr.losses import consistency, hinge, listnet
 from model.lasr.reranker import Reranker, RerankerLoadError
 from tests.conftest import write_catalogue_subset
