@@ -87,3 +87,35 @@ class LanguageDetector:
         if scores[best] < self.min_confidence:
             return Detection(None, confidence, "unknown")
         return Detection(best, round(confidence, 3), "lingua+lexicon")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m model.langid [--split dev]``: accuracy on the judged catalogue queries, per language and noise.
+    The expected answer is the query's market language, except English for ``cross_lingual_en`` queries."""
+    import argparse
+    import json
+    from collections import defaultdict
+
+    from core.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m model.langid", description=main.__doc__)
+    parser.add_argument("--split", choices=("train", "dev", "test"), default="dev")
+    args = parser.parse_args(argv)
+    path = get_settings().catalogue_path.parent / f"queries.{args.split}.jsonl"
+    detector = LanguageDetector()
+    right: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            q = json.loads(line)
+            want = "en" if q["noise"] == "cross_lingual_en" else q["language"]
+            ok = detector.detect(q["text"]).language == want
+            for key in (q["language"], q["noise"], "all"):
+                right[key][0] += ok
+                right[key][1] += 1
+    print(f"query language detection accuracy on {path.name}")
+    for key, (hit, total) in right.items():
+        print(f"  {key:<18} {100 * hit / total:5.1f} %  ({total} queries)")
+
+
+if __name__ == "__main__":
+    main()
