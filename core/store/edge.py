@@ -82,6 +82,10 @@ def edge_filter(filters: Filters | None) -> qe.Filter | None:
     return qe.Filter(must=must)
 
 
+def _hit(payload: dict, score: float, vector: object = None) -> Hit:
+    return Hit(payload["id"], score, payload, vector=None if vector is None else stored_vector(vector))
+
+
 def _edge_sparse(sparse: Sparse) -> qe.SparseVector:
     return qe.SparseVector(indices=sparse.indices.tolist(), values=sparse.values.tolist())
 
@@ -305,7 +309,7 @@ class EdgeStore(VectorStore):
             with_payload=True,
             params=qe.SearchParams(exact=exact),
         )
-        return [Hit(p.payload["id"], p.score, p.payload) for p in shard.query(request)]
+        return [_hit(p.payload, p.score) for p in shard.query(request)]
 
     def hybrid_search(
         self,
@@ -331,10 +335,12 @@ class EdgeStore(VectorStore):
             stages.append(qe.Prefetch(limit=prefetch, query=lexical_query, filter=flt))
             lexical = qe.QueryRequest(limit=prefetch, query=lexical_query, filter=flt, with_payload=["id"])
         fused = qe.QueryRequest(
-            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt, with_payload=True, with_vector=True
+            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt, with_payload=True,
+            with_vector=[DENSE],  # the dense vector only: the sparse one would be converted for nothing
         )
         results = shard.query_batch(qe.QueryBatchRequest([fused] if lexical is None else [fused, lexical]))
-        hits = [Hit(p.payload["id"], p.score, p.payload, vector=stored_vector(p.vector)) for p in results[0]]
+        # every ``.payload`` / ``.vector`` access converts from the engine's Rust objects: read each once
+        hits = [_hit(p.payload, p.score, p.vector) for p in results[0]]
         lexical_hits = [Hit(p.payload["id"], p.score) for p in results[1]] if lexical is not None else []
         hits = annotate_hybrid(hits, lexical_hits, query)
         if not with_vectors:
