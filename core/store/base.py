@@ -114,15 +114,6 @@ def validate_sparse(sparse: Sequence[Sparse] | None, n: int) -> Sequence[Sparse]
     return sparse
 
 
-def annotate_hybrid(fused: list[Hit], lexical: Sequence[Hit], query: np.ndarray) -> list[Hit]:
-    """Fill in each fused hit's dense cosine (from its returned vector) and lexical score (from the lexical list)."""
-    lexical_scores = {h.id: h.score for h in lexical}
-    for h in fused:
-        if h.vector is not None:
-            h.dense = float(h.vector @ query)
-        h.lexical = lexical_scores.get(h.id)
-    return fused
-
 
 def point_id(product_id: str) -> str:
     """Qdrant point ids must be integers or UUIDs: derive a stable UUID from the product id."""
@@ -204,7 +195,6 @@ class VectorStore(abc.ABC):
     def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
         """Top-k by cosine in the serving version; ``exact`` bypasses HNSW."""
 
-    @abc.abstractmethod
     def hybrid_search(
         self,
         vector: np.ndarray,
@@ -218,6 +208,25 @@ class VectorStore(abc.ABC):
         """Dense top-``prefetch`` and lexical top-``prefetch`` (both filtered) fused by reciprocal rank fusion in
         the engine, top-k; hits carry ``dense`` and ``lexical`` scores (and vectors when ``with_vectors``). An empty
         ``sparse`` (no terms) fuses the dense list alone."""
+        if k < 1 or prefetch < 1:
+            raise ValueError(f"k and prefetch must be at least 1, got {k} and {prefetch}")
+        query = np.asarray(vector, dtype=np.float32)
+        fused, lexical = self._hybrid_query(query, sparse, k, filters, prefetch, rrf_k)
+        lexical_scores = {h.id: h.score for h in lexical}
+        for h in fused:
+            if h.vector is not None:
+                h.dense = float(h.vector @ query)
+            h.lexical = lexical_scores.get(h.id)
+            if not with_vectors:
+                h.vector = None
+        return fused
+
+    @abc.abstractmethod
+    def _hybrid_query(
+        self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
+    ) -> tuple[list[Hit], list[Hit]]:
+        """The engine's part of ``hybrid_search``, one round trip: the fused top-k with their dense vectors, and
+        the lexical top-``prefetch`` (id and score; empty when ``sparse`` has no terms)."""
 
     @abc.abstractmethod
     def count(self, filters: Filters | None = None) -> int:

@@ -40,7 +40,6 @@ from core.store.base import (
     StoredPoint,
     StoreUnavailable,
     VectorStore,
-    annotate_hybrid,
     point_id,
     stored_vector,
     validate_batch,
@@ -311,22 +310,12 @@ class EdgeStore(VectorStore):
         )
         return [_hit(p.payload, p.score) for p in shard.query(request)]
 
-    def hybrid_search(
-        self,
-        vector: np.ndarray,
-        sparse: Sparse,
-        k: int,
-        filters: Filters | None = None,
-        prefetch: int = 50,
-        rrf_k: int = 60,
-        with_vectors: bool = False,
-    ) -> list[Hit]:
+    def _hybrid_query(
+        self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
+    ) -> tuple[list[Hit], list[Hit]]:
         _, shard, dim = self._open_serving()
-        query = np.asarray(vector, dtype=np.float32)
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
-        if k < 1 or prefetch < 1:
-            raise ValueError(f"k and prefetch must be at least 1, got {k} and {prefetch}")
         flt = edge_filter(filters)
         stages = [qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(query.tolist()), filter=flt)]
         lexical = None
@@ -341,12 +330,7 @@ class EdgeStore(VectorStore):
         results = shard.query_batch(qe.QueryBatchRequest([fused] if lexical is None else [fused, lexical]))
         # every ``.payload`` / ``.vector`` access converts from the engine's Rust objects: read each once
         hits = [_hit(p.payload, p.score, p.vector) for p in results[0]]
-        lexical_hits = [Hit(p.payload["id"], p.score) for p in results[1]] if lexical is not None else []
-        hits = annotate_hybrid(hits, lexical_hits, query)
-        if not with_vectors:
-            for h in hits:
-                h.vector = None
-        return hits
+        return hits, [Hit(p.payload["id"], p.score) for p in results[1]] if lexical is not None else []
 
     def count(self, filters: Filters | None = None) -> int:
         _, shard, _ = self._open_serving()

@@ -34,7 +34,6 @@ from core.store.base import (
     StoredPoint,
     StoreUnavailable,
     VectorStore,
-    annotate_hybrid,
     point_id,
     stored_vector,
     validate_batch,
@@ -301,21 +300,11 @@ class QdrantStore(VectorStore):
         )
         return [Hit(p.payload["id"], p.score, p.payload) for p in response.points]
 
-    def hybrid_search(
-        self,
-        vector: np.ndarray,
-        sparse: Sparse,
-        k: int,
-        filters: Filters | None = None,
-        prefetch: int = 50,
-        rrf_k: int = 60,
-        with_vectors: bool = False,
-    ) -> list[Hit]:
-        query = np.asarray(vector, dtype=np.float32)
+    def _hybrid_query(
+        self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
+    ) -> tuple[list[Hit], list[Hit]]:
         if query.ndim != 1:
             raise ValueError(f"query vector must be one-dimensional, got shape {query.shape}")
-        if k < 1 or prefetch < 1:
-            raise ValueError(f"k and prefetch must be at least 1, got {k} and {prefetch}")
         flt = qdrant_filter(filters)
         stages = [models.Prefetch(query=query.tolist(), filter=flt, limit=prefetch)]
         requests = []
@@ -330,12 +319,7 @@ class QdrantStore(VectorStore):
         )
         responses = self._read("searching", lambda: self._client.query_batch_points(self._alias, [fused, *requests]))
         hits = [Hit(p.payload["id"], p.score, p.payload, vector=stored_vector(p.vector)) for p in responses[0].points]
-        lexical_hits = [Hit(p.payload["id"], p.score) for p in responses[1].points] if requests else []
-        hits = annotate_hybrid(hits, lexical_hits, query)
-        if not with_vectors:
-            for h in hits:
-                h.vector = None
-        return hits
+        return hits, [Hit(p.payload["id"], p.score) for p in responses[1].points] if requests else []
 
     def count(self, filters: Filters | None = None) -> int:
         result = self._read(
