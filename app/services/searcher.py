@@ -9,22 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from app.schemas import SearchRequest, SearchResponse, SearchResult
 from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
-from core.store.base import Filters, Hit, IndexVersion, Sparse, StoreUnavailable, VectorStore
+from core.store.base import Filters, Hit, IndexVersion, StoreUnavailable, VectorStore
 from model.encoder import Encoder
 from model.langid import LanguageDetector
-from model.lasr.candidates import CandidateList
+from model.lasr.candidates import CandidateList, retrieve
 from model.lasr.reranker import Reranker
-from model.lexical import query_vector
 
 log = logging.getLogger(__name__)
-NO_TERMS = Sparse(np.empty(0, np.uint32), np.empty(0, np.float32))
 
 T = TypeVar("T")
 
@@ -129,8 +126,7 @@ class Searcher:
                 h.dense = h.score
         else:
             n = max(req.k, s.rerank_candidates) if rerank else req.k
-            sparse = query_vector(req.query) if hybrid else NO_TERMS
-            hits = await self._store_call(self.hybrid_search, vector, sparse, n, filters, rerank)
+            hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank)
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)
             hits = hits[: req.k]
@@ -142,10 +138,11 @@ class Searcher:
             reranker=self.reranker.model_id if rerank and self.reranker is not None else None,
         )
 
-    def hybrid_search(self, vector, sparse: Sparse, n: int, filters: Filters, with_vectors: bool) -> list[Hit]:
+    def hybrid_search(self, vector, text: str, n: int, filters: Filters, hybrid: bool, with_vectors: bool) -> list[Hit]:
+        """``retrieve``, as training and evaluation call it, with this service's fusion settings."""
         s = self.settings
-        return self.store.hybrid_search(vector, sparse, n, filters, prefetch=max(s.prefetch, n), rrf_k=s.rrf_k,
-                                        with_vectors=with_vectors)
+        return retrieve(self.store, vector, text, n, filters, prefetch=s.prefetch, rrf_k=s.rrf_k,
+                        with_vectors=with_vectors, hybrid=hybrid)
 
     def _rerank(self, vector, hits: list[Hit], language: str | None) -> tuple[list[Hit], dict[str, float]]:
         """LaSR over the top ``rerank_candidates``; anything beyond keeps its fused order after them."""

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.store.base import Filters, Hit, VectorStore
+from core.store.base import Filters, Hit, Sparse, VectorStore
 from model.lexical import query_vector
+
+NO_TERMS = Sparse(np.empty(0, np.uint32), np.empty(0, np.float32))
 
 
 def retrieve(
@@ -24,9 +26,12 @@ def retrieve(
     prefetch: int = 50,
     rrf_k: int = 60,
     with_vectors: bool = True,
+    hybrid: bool = True,
 ) -> list[Hit]:
-    """The hybrid top-``n`` (dense top-``prefetch`` and lexical top-``prefetch`` fused in the engine)."""
-    return store.hybrid_search(vector, query_vector(text), n, filters, prefetch=max(prefetch, n), rrf_k=rrf_k,
+    """The hybrid top-``n`` (dense top-``prefetch`` and lexical top-``prefetch`` fused in the engine); with
+    ``hybrid=False`` the dense list alone goes through the same fusion (so hits still carry vectors and scores)."""
+    sparse = query_vector(text) if hybrid else NO_TERMS
+    return store.hybrid_search(vector, sparse, n, filters, prefetch=max(prefetch, n), rrf_k=rrf_k,
                                with_vectors=with_vectors)
 
 
