@@ -13,16 +13,15 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-from core.settings import REPO_ROOT, Settings
+from core.settings import Settings
 from model.arca.checkpoint import save_checkpoint
 from model.arca.data import (
     ALLOWED_CORPORA,
@@ -43,6 +42,7 @@ from model.arca.noise import make_variant
 from model.arca.pipeline import ArcaCore, ArcaModelConfig, build_core
 from model.arca.teacher import TeacherTargets, teacher_targets
 from model.arca.views import romaniser_versions
+from model.config import load_config, resolve
 
 LOSS_NAMES = ("total", "anchor", "nce", "english", "ortho", "consistency", "agreement")
 
@@ -97,27 +97,11 @@ class ArcaTrainConfig:
 
     @classmethod
     def from_yaml(cls, path: Path) -> ArcaTrainConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
         sections = {"model": ArcaModelConfig, "data": DataConfig, "optim": OptimConfig, "loss": LossWeights}
-        kwargs: dict[str, Any] = {k: v for k, v in raw.items() if k not in sections}
-        for name, klass in sections.items():
-            values = raw.get(name) or {}
-            bad = set(values) - {f.name for f in fields(klass)}
-            if bad:
-                raise ValueError(f"{path}: unknown keys in {name}: {sorted(bad)}")
-            kwargs[name] = klass(**{k: _tupled(v) for k, v in values.items()})
-        return cls(**kwargs)
+        return load_config(cls, path, sections)
 
     def resolve(self, path: str) -> Path:
-        p = Path(path)
-        return p if p.is_absolute() else REPO_ROOT / p
-
-
-def _tupled(v: Any) -> Any:
-    return tuple(_tupled(x) for x in v) if isinstance(v, list) else v
+        return resolve(path)
 
 
 def seed_everything(seed: int) -> None:

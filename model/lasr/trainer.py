@@ -14,15 +14,15 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-from core.settings import REPO_ROOT, Settings, get_settings
+from core.settings import Settings, get_settings
+from model.config import load_config, resolve
 from model.lasr.data import Example, prepare_examples
 from model.lasr.features import Batch
 from model.lasr.head import LaSR, LaSRConfig
@@ -60,23 +60,10 @@ class LaSRTrainConfig:
 
     @classmethod
     def from_yaml(cls, path: Path) -> LaSRTrainConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        sections = {"model": LaSRConfig, "optim": LaSROptim, "loss": LaSRLossWeights}
-        unknown = set(raw) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
-        kwargs: dict[str, Any] = {k: v for k, v in raw.items() if k not in sections}
-        for name, klass in sections.items():
-            values = raw.get(name) or {}
-            bad = set(values) - {f.name for f in fields(klass)}
-            if bad:
-                raise ValueError(f"{path}: unknown keys in {name}: {sorted(bad)}")
-            kwargs[name] = klass(**values)
-        return cls(**kwargs)
+        return load_config(cls, path, {"model": LaSRConfig, "optim": LaSROptim, "loss": LaSRLossWeights})
 
     def resolve(self, path: str) -> Path:
-        p = Path(path)
-        return p if p.is_absolute() else REPO_ROOT / p
+        return resolve(path)
 
 
 @dataclass
