@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         "torch, or auto (onnx on CPU when installed).",
     )
     batch_size: int = Field(64, ge=1, le=1024)
+    query_view_bound: float = Field(
+        0.1, ge=0.0, lt=1.0,
+        description="Arca queries skip a view whose gate weight provably stays below this (0 = encode every view): "
+        "0.1 encodes 1.3 views per query instead of 2.0, same dev nDCG@10. Passages always use every view.",
+    )
     max_seq_len: int = Field(128, ge=8, le=512)
 
     # retrieval and reranking

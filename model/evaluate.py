@@ -97,7 +97,9 @@ class Embedder:
         self, encoder: Encoder, texts: Sequence[str], kind: Kind, provenance: dict | None = None
     ) -> np.ndarray:
         # keyed by the texts themselves, so a catalogue edit or a passage_text() change can never hit a stale entry
-        digest = hashlib.sha256(json.dumps([kind, *texts], ensure_ascii=False).encode()).hexdigest()
+        variant = getattr(encoder, "query_signature", "") if kind == "query" else ""
+        key = [kind, variant, *texts] if variant else [kind, *texts]
+        digest = hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()
         path = self.cache_dir / encoder.fingerprint / f"{kind}-{digest[:16]}.npy"
         if path.exists():
             vectors = np.load(path)

@@ -3,6 +3,8 @@ on CPU its transformer trunk runs on ONNX Runtime (``LIRA_RUNTIME``, see model/r
 
 from __future__ import annotations
 
+import torch
+
 from core.settings import Settings
 from model.encoder import Encoder
 
@@ -17,6 +19,10 @@ def load_encoder(settings: Settings) -> Encoder:
 
     base = BaseEncoder.from_settings(settings)
     onnx = resolve_runtime(settings.runtime, base.device) == "onnx"
+    if onnx:
+        # the trunk runs in ONNX Runtime's own pool; what torch still runs (the composer, LaSR's head) is a few
+        # small matrices per request, faster on one thread than woken across a pool that competes with ORT's
+        torch.set_num_threads(1)
     if settings.model == "base":
         if onnx:
             base.trunk = OnnxTrunk.for_model(base.model, base.fingerprint, settings.model_cache_dir, settings.threads)

@@ -17,6 +17,7 @@ import logging
 import os
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
@@ -104,19 +105,26 @@ def export_trunk(model: nn.Module, path: Path) -> Path:
 
 
 class OnnxTrunk:
-    """Callable ``batch → pooled fp32 (n, dim) torch tensor`` over an ONNX Runtime session of the trunk."""
+    """Callable ``batch → pooled fp32 (n, dim) torch tensor`` over an ONNX Runtime session of the trunk.
+
+    The session runs single-threaded and a batch of several rows is cut into ``threads`` row slices run at the
+    same time (ONNX Runtime releases the GIL; one session serves concurrent runs): for the short texts of search,
+    row-parallel work scales better than splitting each small matrix product across threads (a batch of 8
+    queries: 42 ms vs 56 ms on 2 cores), and each slice drops the padding its own rows do not need.
+    """
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         self.path = path
+        self.threads = max(1, threads or len(os.sched_getaffinity(0)))
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="onnx") if self.threads > 1 else None
 
     @classmethod
     def for_model(cls, model: nn.Module, fingerprint: str, cache_dir: Path, threads: int | None = None) -> OnnxTrunk:
@@ -132,12 +140,25 @@ class OnnxTrunk:
         return cls(export_trunk(model, path), threads)
 
     def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        ids = batch["input_ids"]
+        ids = batch["input_ids"].cpu().numpy().astype(np.int64, copy=False)
         mask = batch.get("attention_mask")
-        ids_np = ids.cpu().numpy().astype(np.int64, copy=False)
-        mask_np = np.ones_like(ids_np) if mask is None else mask.cpu().numpy().astype(np.int64, copy=False)
-        (pooled,) = self.session.run(None, {"input_ids": ids_np, "attention_mask": mask_np})
-        return torch.from_numpy(pooled)
+        mask_np = np.ones_like(ids) if mask is None else mask.cpu().numpy().astype(np.int64, copy=False)
+        parts = min(self.threads, len(ids))
+        if parts <= 1 or self._pool is None:
+            return torch.from_numpy(self._run(ids, mask_np))
+        bounds = np.linspace(0, len(ids), parts + 1).astype(int)
+        slices = [(ids[a:b], mask_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        futures = [self._pool.submit(self._run, *sl) for sl in slices[1:]]
+        first = self._run(*slices[0])  # the calling thread takes a slice too
+        return torch.from_numpy(np.concatenate([first, *(f.result() for f in futures)]))
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        width = int(mask.sum(axis=1).max()) if mask.size else 0
+        if 0 < width < mask.shape[1] and mask[:, width:].sum() == 0:  # right padding no row of this slice needs
+            ids, mask = ids[:, :width], mask[:, :width]
+        (pooled,) = self.session.run(None, {"input_ids": np.ascontiguousarray(ids),
+                                            "attention_mask": np.ascontiguousarray(mask)})
+        return pooled
 
 
 def resolve_runtime(runtime: Runtime, device: torch.device) -> Literal["torch", "onnx"]:

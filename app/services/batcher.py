@@ -70,6 +70,11 @@ class QueryEncoder:
             self._encode_batch(batch)
 
     def _encode_batch(self, batch: list[tuple[str, Future]]) -> None:
+        # a request cancelled while it waited (client gone, server shutting down) cancelled its future: skip it.
+        # The others are marked running, so a late cancel can no longer make set_result raise in this thread
+        batch = [(text, future) for text, future in batch if future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         texts = list(dict.fromkeys(text for text, _ in batch))
         t0 = time.perf_counter()
         try:

@@ -107,9 +107,16 @@ class Searcher:
 
     async def search(self, req: SearchRequest) -> SearchResponse:
         t0 = time.perf_counter()
-        version = await self.serving_version()
-        detection = self.detector.detect(req.query, req.query_language)
-        vector = await self.queries.encode(req.query)
+        # the encoder thread starts on the query at once; the version check and language detection overlap it
+        encoding = asyncio.ensure_future(self.queries.encode(req.query))
+        try:
+            version = await self.serving_version()
+            detection = self.detector.detect(req.query, req.query_language)
+            vector = await encoding
+        finally:
+            encoding.cancel()  # no-op once done; else the encoder thread skips it
+            if encoding.done() and not encoding.cancelled():
+                encoding.exception()  # seen: no "exception never retrieved" when the version check failed first
         filters = Filters(
             languages=tuple(req.languages) if req.languages else None,
             category=req.category,

@@ -72,6 +72,12 @@ class Sparse:
         return len(self.indices)
 
 
+# the payload fields a search hit carries: what a result shows and what reranking reads. Descriptions, attributes and
+# bookkeeping stay in the engine (``retrieve`` returns the whole payload); converting them for 50 candidates per
+# query cost more than the engine's own search
+HIT_FIELDS: tuple[str, ...] = ("id", "language", "title", "category", "brand", "price", "currency")
+
+
 @dataclass
 class Hit:
     """A result. ``score`` ranks it (cosine for a dense search, the RRF score for a hybrid one); a hybrid search

@@ -31,6 +31,7 @@ import qdrant_edge as qe
 from core.store.base import (
     DENSE,
     FLOAT_FIELDS,
+    HIT_FIELDS,
     KEYWORD_FIELDS,
     LEXICAL,
     Filters,
@@ -305,7 +306,7 @@ class EdgeStore(VectorStore):
             limit=k,
             query=qe.Query.Nearest(query.tolist()),
             filter=edge_filter(filters),
-            with_payload=True,
+            with_payload=list(HIT_FIELDS),
             params=qe.SearchParams(exact=exact),
         )
         return [_hit(p.payload, p.score) for p in shard.query(request)]
@@ -324,7 +325,7 @@ class EdgeStore(VectorStore):
             stages.append(qe.Prefetch(limit=prefetch, query=lexical_query, filter=flt))
             lexical = qe.QueryRequest(limit=prefetch, query=lexical_query, filter=flt, with_payload=["id"])
         fused = qe.QueryRequest(
-            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt, with_payload=True,
+            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt, with_payload=list(HIT_FIELDS),
             with_vector=[DENSE],  # the dense vector only: the sparse one would be converted for nothing
         )
         results = shard.query_batch(qe.QueryBatchRequest([fused] if lexical is None else [fused, lexical]))

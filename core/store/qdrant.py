@@ -25,6 +25,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from core.store.base import (
     DENSE,
     FLOAT_FIELDS,
+    HIT_FIELDS,
     KEYWORD_FIELDS,
     LEXICAL,
     Filters,
@@ -295,7 +296,7 @@ class QdrantStore(VectorStore):
             "searching",
             lambda: self._client.query_points(
                 self._alias, query=query.tolist(), query_filter=qdrant_filter(filters), search_params=params, limit=k,
-                with_payload=True,
+                with_payload=list(HIT_FIELDS),
             ),
         )
         return [Hit(p.payload["id"], p.score, p.payload) for p in response.points]
@@ -315,7 +316,7 @@ class QdrantStore(VectorStore):
                                                 with_payload=["id"]))
         fused = models.QueryRequest(
             prefetch=stages, query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)), filter=flt, limit=k,
-            with_payload=True, with_vector=[DENSE],
+            with_payload=list(HIT_FIELDS), with_vector=[DENSE],
         )
         responses = self._read("searching", lambda: self._client.query_batch_points(self._alias, [fused, *requests]))
         hits = [Hit(p.payload["id"], p.score, p.payload, vector=stored_vector(p.vector)) for p in responses[0].points]

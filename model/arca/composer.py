@@ -23,6 +23,7 @@ N_STATIC = len(VIEW_TYPES) + len(SCRIPTS) + len(LANGUAGES) + 1 + 3
 N_FEATURES = N_STATIC + 1
 _MAX_LEN_LOG = math.log1p(128)
 RAW_PRIOR = 1.0
+_AGREEMENT_GRID = torch.linspace(-1.0, 1.0, 41)  # every value the agreement feature (a cosine) can take
 
 
 def static_features(views: Sequence[TextViews], lengths: Sequence[Sequence[int]], max_views: int) -> torch.Tensor:
@@ -74,11 +75,33 @@ class Composer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``views`` (B, V, D) unit vectors, ``mask`` (B, V) bool → (unit (B, D), gate weights (B, V))."""
         agree = agreement(views.detach(), mask).unsqueeze(-1)
-        logits = self.gate(torch.cat([static, agree], dim=-1)).squeeze(-1)
-        logits = logits + static[..., : len(VIEW_TYPES)] @ self.prior
+        logits = self._logits(static, agree)
         weights = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
         mixed = (weights.unsqueeze(-1) * views).sum(dim=1)
         return nn.functional.normalize(self.adaptor(mixed), dim=-1), weights
+
+    def _logits(self, static: torch.Tensor, agree: torch.Tensor) -> torch.Tensor:
+        logits = self.gate(torch.cat([static, agree], dim=-1)).squeeze(-1)
+        return logits + static[..., : len(VIEW_TYPES)] @ self.prior
+
+    @torch.no_grad()
+    def weight_bounds(self, static: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, V) upper bound of each present view's gate weight, known *before* any view is encoded.
+
+        The only feature that needs the embeddings is the agreement (a cosine in [-1, 1]); taking each view's
+        highest logit over that range against every other view's lowest bounds the softmax weight the view could
+        get, whatever the encoder says. A view whose bound is tiny cannot move the composed vector much.
+        """
+        grid = _AGREEMENT_GRID.to(device=static.device, dtype=static.dtype)
+        b, v, f = static.shape
+        agree = grid.view(1, 1, -1, 1).expand(b, v, -1, 1)
+        logits = self._logits(static.unsqueeze(2).expand(b, v, len(grid), f), agree)
+        high = logits.max(dim=-1).values.masked_fill(~mask, float("-inf"))
+        low = logits.min(dim=-1).values.masked_fill(~mask, float("-inf"))
+        # weight_v <= e^high_v / (e^high_v + sum_{u != v} e^low_u) = sigmoid(high_v - logsumexp_{u != v} low_u)
+        self_pair = torch.eye(v, dtype=torch.bool, device=static.device)
+        others = torch.logsumexp(low.unsqueeze(1).expand(b, v, v).masked_fill(self_pair, float("-inf")), dim=-1)
+        return torch.sigmoid(high - others).masked_fill(~mask, 0.0)
 
     def orthogonality_gap(self) -> torch.Tensor:
         """‖AᵀA − I‖²_F: zero when A is a rotation, so cosines between vectors are preserved."""

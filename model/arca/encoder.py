@@ -30,9 +30,12 @@ class ArcaEncoder:
 
     dim = 384
 
-    def __init__(self, core: ArcaCore, checkpoint_sha256: str, batch_size: int) -> None:
+    def __init__(self, core: ArcaCore, checkpoint_sha256: str, batch_size: int, query_view_bound: float = 0.0) -> None:
         self.core = core.eval()
         self.batch_size = batch_size
+        # queries skip the views whose gate weight provably stays below this (ArcaCore.prune); passages never do,
+        # so the index is exactly the model's and only the query side trades a bounded error for latency
+        self.query_view_bound = query_view_bound
         base = core.base
         self.model_id = f"arca@{checkpoint_sha256[:8]} (multilingual-e5-small base)"
         # everything that moves the vectors: the checkpoint bytes, the base weights, the romanisers' rules
@@ -61,7 +64,13 @@ class ArcaEncoder:
         core.to(base.device)
         warm_up_romanisers()  # ~5 s of uroman tables at start-up instead of on the first Urdu/Bengali query
         batch_size = settings.batch_size if settings is not None else base.batch_size
-        return cls(core, sha, batch_size)
+        bound = settings.query_view_bound if settings is not None else 0.0
+        return cls(core, sha, batch_size, bound)
+
+    @property
+    def query_signature(self) -> str:
+        """What besides the fingerprint shapes query vectors (for caches of encoded queries)."""
+        return f"view_bound={self.query_view_bound:g}" if self.query_view_bound > 0 else ""
 
     def encode(
         self, texts: Sequence[str], kind: Kind = "passage", batch_size: int | None = None, progress: bool = False
@@ -83,6 +92,8 @@ class ArcaEncoder:
                 for s in range(0, len(order), bs):
                     idx = order[s : s + bs]
                     views = self.core.build_views([texts[i] for i in idx])
+                    if kind == "query" and self.query_view_bound > 0:
+                        views = self.core.prune(views, kind, self.query_view_bound)
                     emb, _ = self.core(views, kind, chunk=bs)
                     out[idx] = emb.float().cpu().numpy()
                     if bar is not None:

@@ -7,7 +7,7 @@ served with (same tokenisation, prefixes, pooling and length ordering).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -75,6 +75,29 @@ class ArcaCore(nn.Module):
         inverse[torch.tensor(order)] = torch.arange(len(order))
         flat_emb = nn.functional.normalize(torch.cat(pooled)[inverse.to(pooled[0].device)], dim=-1)
         return flat_emb, [len(x) for x in ids]
+
+    def prune(self, views: Sequence[TextViews], kind: Kind, below: float) -> list[TextViews]:
+        """Drop the views whose gate weight provably stays under ``below`` (``Composer.weight_bounds``), before
+        paying for their encoder pass; the view with the highest bound is always kept."""
+        flat = [t for tv in views for t in tv.texts]
+        lengths = [len(x) for x in self.base.token_ids(flat, kind)]
+        n_views = max(len(tv.texts) for tv in views)
+        mask = torch.zeros(len(views), n_views, dtype=torch.bool)
+        per_text, pos = [], 0
+        for b, tv in enumerate(views):
+            mask[b, : len(tv.texts)] = True
+            per_text.append(lengths[pos : pos + len(tv.texts)])
+            pos += len(tv.texts)
+        static = static_features(views, per_text, n_views)
+        bounds = self.composer.weight_bounds(static.to(self.composer.prior), mask.to(self.composer.prior.device)).cpu()
+        out = []
+        for b, tv in enumerate(views):
+            keep = [v for v in range(len(tv.texts)) if bounds[b, v] >= below] or [int(bounds[b].argmax())]
+            if len(keep) == len(tv.texts):
+                out.append(tv)
+            else:
+                out.append(replace(tv, texts=tuple(tv.texts[v] for v in keep), types=tuple(tv.types[v] for v in keep)))
+        return out
 
     def forward(self, views: Sequence[TextViews], kind: Kind, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
         """(unit embeddings (B, D), gate weights (B, V)) for pre-built views."""

@@ -106,7 +106,8 @@ def prepare_examples(
     queries_path = catalogue.parent / f"queries.{split}.jsonl"
     queries = read_queries(queries_path, {p.id for p in report.products})[:limit]
     key = hashlib.sha256(json.dumps([
-        split, encoder.fingerprint, report.sha256, hashlib.sha256(queries_path.read_bytes()).hexdigest(),
+        split, encoder.fingerprint, getattr(encoder, "query_signature", ""),
+        report.sha256, hashlib.sha256(queries_path.read_bytes()).hexdigest(),
         n, prefetch, rrf_k, variants, seed, limit, LEXICAL_VERSION, 2,
     ]).encode()).hexdigest()[:16]
     path = cache_dir / f"examples-{split}-{key}.pkl"

@@ -24,7 +24,7 @@ import qdrant_edge as qe
 from core.catalogue import Product
 from core.settings import LANGUAGES, REPO_ROOT, Settings
 from core.store import open_store
-from core.store.base import Filters, IndexVersion, StoreUnavailable, VectorStore
+from core.store.base import HIT_FIELDS, Filters, IndexVersion, StoreUnavailable, VectorStore
 from core.store.edge import POINTER, EdgeStore
 from core.store.qdrant import QdrantStore
 from indexer.job import remove_abandoned
@@ -186,7 +186,7 @@ def test_scores_are_cosine_similarity_and_payload_round_trips(serving, engine, c
     top = serving[engine].search(queries[-1], 3, exact=True)
     assert top[0].id == catalogue.ids[7]
     assert top[0].score == pytest.approx(1.0, abs=TOLERANCE)
-    assert top[0].payload == catalogue.payloads[7]
+    assert top[0].payload == {f: catalogue.payloads[7][f] for f in HIT_FIELDS}  # what a hit carries
     assert top[0].score > top[1].score > top[2].score
 
 

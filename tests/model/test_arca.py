@@ -123,6 +123,30 @@ def test_composer_output_is_unit_and_gate_sums_to_one() -> None:
     assert torch.all(weights[~mask] == 0)
 
 
+def test_weight_bounds_hold_for_any_encoder_output() -> None:
+    """The pre-encoding bound is never below the weight the gate gives, whatever the views' embeddings are."""
+    torch.manual_seed(1)
+    builder = ViewBuilder(Glosser(LEXICON))
+    views = [builder.build(t) for t in ("Running Shoes", "Giày Thể Thao Nữ", "รองเท้าสีดำ", "জুতা কালো", "ao thun")]
+    n_views = max(len(v.texts) for v in views)
+    mask = torch.tensor([[i < len(v.texts) for i in range(n_views)] for v in views])
+    static = static_features(views, [[7] * len(v.texts) for v in views], n_views)
+    composer = Composer()
+    for layer in (composer.gate[0], composer.gate[-1]):
+        torch.nn.init.normal_(layer.weight, std=2.0)  # a sharp, non-monotone gate
+    torch.nn.init.normal_(composer.prior, std=2.0)
+    bounds = composer.weight_bounds(static, mask)
+    assert torch.all(bounds[~mask] == 0) and torch.all(bounds <= 1)
+    for _ in range(200):
+        stacked = torch.nn.functional.normalize(torch.randn(len(views), n_views, 384), dim=-1)
+        if _ % 2:  # nearly identical views: agreement close to 1
+            stacked = torch.nn.functional.normalize(stacked[:, :1] + 0.05 * stacked, dim=-1)
+        _, weights = composer(stacked, mask, static)
+        assert torch.all(weights <= bounds + 1e-6)
+    lone = torch.tensor([[True] + [False] * (n_views - 1)])
+    assert composer.weight_bounds(static[:1], lone)[0, 0] == pytest.approx(1.0)
+
+
 def test_adaptor_is_orthogonal_at_init() -> None:
     composer = Composer()
     assert composer.orthogonality_gap().item() == pytest.approx(0.0, abs=1e-8)
@@ -265,6 +289,28 @@ def test_arca_satisfies_the_encoder_protocol(arca, base_encoder) -> None:
     assert arca.fingerprint != base_encoder.fingerprint
     assert all(c in "0123456789abcdef" for c in arca.fingerprint)
     assert arca.model_id.startswith("arca@") and "multilingual-e5-small" in arca.model_id
+
+
+def test_query_view_pruning_keeps_vectors_close(arca) -> None:
+    """Pruned query views: never all dropped, only views whose bound is below the threshold, and the vectors stay
+    near the all-views ones (the bound limits how much a dropped view could have weighed)."""
+    texts = ["Giày Thể Thao Nữ", "รองเท้าสีดำ", "joote ladies", "কালো জুতা", "running shoes", "Ao Thun Nam"]
+    views = arca.core.build_views(texts)
+    pruned = arca.core.prune(views, "query", 0.5)
+    for full, kept in zip(views, pruned, strict=True):
+        assert 1 <= len(kept.texts) <= len(full.texts)
+        assert set(kept.texts) <= set(full.texts) and kept.language == full.language
+    assert arca.core.prune(views, "query", 0.0) == views
+    arca.query_view_bound = 0.0
+    exact = arca.encode(texts, kind="query")
+    try:
+        arca.query_view_bound = 0.1
+        approx = arca.encode(texts, kind="query")
+        assert arca.query_signature == "view_bound=0.1"
+        assert np.array_equal(arca.encode(texts, kind="passage"), arca.encode(texts, kind="passage"))
+    finally:
+        arca.query_view_bound = 0.0
+    assert np.min(np.sum(exact * approx, axis=1)) > 0.98
 
 
 def test_tiny_training_lowers_the_anchor_loss(arca, base_encoder) -> None:
