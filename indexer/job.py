@@ -64,10 +64,15 @@ def content_hash(product: Product, model_fingerprint: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+# what the indexer writes besides the catalogue's content; bumping it makes ``--if-stale`` build a new version
+# (incrementally: unchanged products keep their vectors). 2: Edge versions carry a memory-mapped dense table
+INDEX_LAYOUT = 2
+
+
 def index_data_hash(catalogue_sha256: str) -> str:
-    """The data part of a version name: the catalogue's bytes and the lexical term rules (a change to either
-    builds a new index)."""
-    return hashlib.sha256(f"{catalogue_sha256}|{LEXICAL_VERSION}".encode()).hexdigest()[:12]
+    """The data part of a version name: the catalogue's bytes, the lexical term rules and the index layout (a
+    change to any builds a new index)."""
+    return hashlib.sha256(f"{catalogue_sha256}|{LEXICAL_VERSION}|layout{INDEX_LAYOUT}".encode()).hexdigest()[:12]
 
 
 def report_errors(report: CatalogueReport, out=None) -> None:

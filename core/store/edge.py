@@ -6,11 +6,16 @@ Layout under ``<index_dir>/<collection>/``::
     CURRENT                        name of the serving version, replaced atomically (temp file, fsync, rename)
     versions/<version>/            the Edge shard of one version
     versions/<version>/COMPLETE    written last by finalize(): a version without it is never served
+    versions/<version>/dense.f32   the dense vectors again, raw float32 rows (row number in each point's ``_row``)
 
 A version is written once, by one indexer process, and never changes afterwards. So its shard runs without a
 write-ahead log: finalize() flushes it, a version killed before that is never served, and nothing holds the WAL's
 file lock, which would otherwise stop the API from opening the serving shard while an indexer process has it open.
 The indexer only ever creates new version directories and the API only opens the current one.
+
+``dense.f32`` is memory-mapped by the API: a hybrid search that feeds the reranker reads its 50 candidates' vectors
+from there instead of having the engine turn each into a Python list (about half of such a query's cost). A version
+without the file (built before it existed) or with a file of the wrong size is served the slower way.
 
 qdrant_edge 0.9.0 holds the GIL for the whole of ``optimize()`` and of every query: HNSW builds belong in the
 indexer process, and concurrent searches in one API process run one at a time.
@@ -50,6 +55,8 @@ from core.store.base import (
 
 POINTER = "CURRENT"
 MARKER = "COMPLETE"
+DENSE_FILE = "dense.f32"
+ROW = "_row"  # payload key: the point's row in DENSE_FILE
 _DROPPING = ".dropping-"  # a version being deleted is renamed first, so a half-deleted one never looks whole
 
 
@@ -83,6 +90,7 @@ def edge_filter(filters: Filters | None) -> qe.Filter | None:
 
 
 def _hit(payload: dict, score: float, vector: object = None) -> Hit:
+    payload.pop(ROW, None)
     return Hit(payload["id"], score, payload, vector=None if vector is None else stored_vector(vector))
 
 
@@ -113,8 +121,10 @@ class EdgeStore(VectorStore):
         self._hnsw_threshold_kb = hnsw_threshold_kb
         self._read_only = read_only
         self._writers: dict[IndexVersion, tuple[qe.EdgeShard, int]] = {}
+        self._dense_out: dict[IndexVersion, tuple[object, list[int]]] = {}  # (file, [rows written]) per version
         self._lock = threading.Lock()
         self._serving: tuple[IndexVersion, qe.EdgeShard, int] | None = None
+        self._dense: tuple[IndexVersion, np.ndarray | None] | None = None  # memory-mapped DENSE_FILE of the serving one
         self._pointer_seen: tuple[tuple[int, int, int], IndexVersion] | None = None
 
     # ---- layout ---------------------------------------------------------------------------------
@@ -156,6 +166,7 @@ class EdgeStore(VectorStore):
         for name in FLOAT_FIELDS:
             shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
         self._writers[version] = (shard, dim)
+        self._dense_out[version] = (open(path / DENSE_FILE, "wb"), [0])  # noqa: SIM115 - closed by finalize/close
 
     def _writer(self, version: IndexVersion) -> tuple[qe.EdgeShard, int]:
         self._check_writable()
@@ -179,13 +190,18 @@ class EdgeStore(VectorStore):
         shard, dim = self._writer(version)
         arr = validate_batch(ids, vectors, payloads, dim)
         sparse = validate_sparse(sparse, len(ids))
+        dense_file, rows = self._dense_out[version]
+        first = rows[0]
         points = []
         for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
             named: dict = {DENSE: vec}
             if sparse is not None and len(sparse[i]):
                 named[LEXICAL] = _edge_sparse(sparse[i])
-            points.append(qe.Point(point_id(pid), named, {**payload, "id": pid}))
+            points.append(qe.Point(point_id(pid), named, {**payload, "id": pid, ROW: first + i}))
         shard.update(qe.UpdateOperation.upsert_points(points))
+        # an id written twice keeps its newest row: the payload (and its _row) is replaced with the point
+        dense_file.write(np.ascontiguousarray(arr, dtype=np.float32).tobytes())  # type: ignore[attr-defined]
+        rows[0] += len(ids)
 
     def finalize(self, version: IndexVersion) -> None:
         """Build HNSW, flush, reopen once, then mark the version complete.
@@ -193,12 +209,17 @@ class EdgeStore(VectorStore):
         ``optimize()`` holds the GIL for its whole run, so only the indexer process calls this. The reopen proves the
         shard loads before it can be served, and settles the metadata Edge rewrites on a shard's first load."""
         shard, dim = self._writer(version)
+        dense_file, rows = self._dense_out.pop(version)
+        dense_file.flush()  # type: ignore[attr-defined]
+        os.fsync(dense_file.fileno())  # type: ignore[attr-defined]
+        dense_file.close()  # type: ignore[attr-defined]
         shard.optimize()
         shard.flush()
         shard.close()
         del self._writers[version]
         qe.EdgeShard.load(str(self._dir(version))).close()
-        _atomic_write(self._dir(version) / MARKER, json.dumps({"version": str(version), "dim": dim}))
+        marker = {"version": str(version), "dim": dim, "dense_rows": rows[0]}
+        _atomic_write(self._dir(version) / MARKER, json.dumps(marker))
 
     def activate(self, version: IndexVersion) -> None:
         self._check_writable()
@@ -216,10 +237,13 @@ class EdgeStore(VectorStore):
             raise ValueError(f"index version {version} is serving: activate another version before dropping it")
         if version in self._writers:
             self._writers.pop(version)[0].close()
+        if version in self._dense_out:
+            self._dense_out.pop(version)[0].close()  # type: ignore[attr-defined]
         with self._lock:
             if self._serving is not None and self._serving[0] == version:  # read by an incremental reindex
                 self._serving[1].close()
                 self._serving = None
+                self._dense = None
         path = self._dir(version)
         if not path.exists():
             return
@@ -278,7 +302,23 @@ class EdgeStore(VectorStore):
         with self._lock:
             if self._serving is None or self._serving[0] != version:
                 self._serving = (version, *self._load(version))
+                self._dense = (version, self._load_dense(version, self._serving[2]))
             return self._serving
+
+    def _dense_table(self, version: IndexVersion) -> np.ndarray | None:
+        dense = self._dense
+        return dense[1] if dense is not None and dense[0] == version else None
+
+    def _load_dense(self, version: IndexVersion, dim: int) -> np.ndarray | None:
+        """The version's DENSE_FILE, memory-mapped, or None when absent or not the size the marker promises."""
+        path = self._dir(version) / DENSE_FILE
+        try:
+            rows = json.loads((self._dir(version) / MARKER).read_text(encoding="utf-8")).get("dense_rows")
+            if not isinstance(rows, int) or rows < 1 or path.stat().st_size != rows * dim * 4:
+                return None
+            return np.memmap(path, dtype=np.float32, mode="r", shape=(rows, dim))
+        except (OSError, ValueError):
+            return None
 
     def _load(self, version: IndexVersion) -> tuple[qe.EdgeShard, int]:
         path = self._dir(version)
@@ -314,7 +354,7 @@ class EdgeStore(VectorStore):
     def _hybrid_query(
         self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
     ) -> tuple[list[Hit], list[Hit]]:
-        _, shard, dim = self._open_serving()
+        version, shard, dim = self._open_serving()
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
         flt = edge_filter(filters)
@@ -324,13 +364,21 @@ class EdgeStore(VectorStore):
             lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL)
             stages.append(qe.Prefetch(limit=prefetch, query=lexical_query, filter=flt))
             lexical = qe.QueryRequest(limit=prefetch, query=lexical_query, filter=flt, with_payload=["id"])
+        table = self._dense_table(version)
         fused = qe.QueryRequest(
-            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt, with_payload=list(HIT_FIELDS),
-            with_vector=[DENSE],  # the dense vector only: the sparse one would be converted for nothing
+            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt,
+            with_payload=[*HIT_FIELDS, ROW] if table is not None else list(HIT_FIELDS),
+            # the dense vector only (the sparse one would be converted for nothing), and only without the table
+            with_vector=False if table is not None else [DENSE],
         )
         results = shard.query_batch(qe.QueryBatchRequest([fused] if lexical is None else [fused, lexical]))
         # every ``.payload`` / ``.vector`` access converts from the engine's Rust objects: read each once
-        hits = [_hit(p.payload, p.score, p.vector) for p in results[0]]
+        if table is not None:
+            payloads = [(p.payload, p.score) for p in results[0]]
+            rows = table[[payload[ROW] for payload, _ in payloads]] if payloads else table[:0]
+            hits = [_hit(payload, score, row) for (payload, score), row in zip(payloads, np.array(rows), strict=True)]
+        else:
+            hits = [_hit(p.payload, p.score, p.vector) for p in results[0]]
         return hits, [Hit(p.payload["id"], p.score) for p in results[1]] if lexical is not None else []
 
     def count(self, filters: Filters | None = None) -> int:
@@ -343,14 +391,19 @@ class EdgeStore(VectorStore):
             return []
         records = shard.retrieve([point_id(pid) for pid in ids], True, True)
         by_id = {r.payload["id"]: r for r in records if r.payload and "id" in r.payload}
-        return [StoredPoint(pid, stored_vector(by_id[pid].vector), dict(by_id[pid].payload))
+        return [StoredPoint(pid, stored_vector(by_id[pid].vector),
+                            {k: v for k, v in by_id[pid].payload.items() if k != ROW})
                 for pid in dict.fromkeys(ids) if pid in by_id]
 
     def close(self) -> None:
         for shard, _ in self._writers.values():
             shard.close()
         self._writers.clear()
+        for dense_file, _ in self._dense_out.values():
+            dense_file.close()  # type: ignore[attr-defined]
+        self._dense_out.clear()
         with self._lock:
             if self._serving is not None:
                 self._serving[1].close()
                 self._serving = None
+                self._dense = None

@@ -160,3 +160,48 @@ def test_diacritic_free_vietnamese_matches_lexically(hybrid_stores) -> None:
         hits = store.hybrid_search(qv, query_vector("giay the thao nu"), 3, Filters(languages=("vi",)))
         best = max((h for h in hits if h.lexical), key=lambda h: h.lexical)
         assert best.payload["title"].startswith("Giày thể thao nữ")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hybrid_hits_carry_the_stored_vectors(hybrid_stores, corpus, engine) -> None:
+    """What the reranker reads: every candidate's own vector (Edge: from its memory-mapped dense table)."""
+    ids, vectors, _, _ = corpus
+    store = hybrid_stores[engine]
+    qv = vectors[3] + 0.3 * vectors[8]
+    qv /= np.linalg.norm(qv)
+    hits = store.hybrid_search(qv, query_vector("samsung galaxy a54"), 30, prefetch=PREFETCH, rrf_k=RRF_K,
+                               with_vectors=True)
+    assert len(hits) >= 20
+    for h in hits:
+        assert h.vector is not None and h.vector.dtype == np.float32
+        np.testing.assert_allclose(h.vector, vectors[ids.index(h.id)], atol=1e-5)
+        assert h.dense == pytest.approx(float(vectors[ids.index(h.id)] @ qv), abs=1e-5)
+        assert "_row" not in h.payload
+    if engine == "edge":
+        assert store._dense_table(store.current_version()) is not None  # the fast path is the one tested
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_edge_without_a_usable_dense_table_reads_vectors_from_the_engine(tmp_path, corpus, damage) -> None:
+    from core.store.edge import DENSE_FILE, EdgeStore
+
+    ids, vectors, payloads, sparse = corpus
+    store = EdgeStore(tmp_path, "products")
+    version = IndexVersion.new("testmodel", "cafe")
+    store.create_version(version, DIM)
+    store.upsert(version, ids, vectors, payloads, sparse)
+    store.finalize(version)
+    table = tmp_path / "products" / "versions" / str(version) / DENSE_FILE
+    if damage == "truncated":
+        table.write_bytes(table.read_bytes()[:1000])
+    else:
+        table.unlink()
+    store.activate(version)
+    try:
+        hits = store.hybrid_search(vectors[5], query_vector("giày thể thao"), 10, with_vectors=True)
+        assert store._dense_table(version) is None
+        assert hits[0].id == ids[5]
+        for h in hits:
+            np.testing.assert_allclose(h.vector, vectors[ids.index(h.id)], atol=1e-5)
+    finally:
+        store.close()
