@@ -143,6 +143,10 @@ class SearchResponse(BaseModel):
     hybrid: bool = Field(description="Whether lexical candidates were fused in.")
     reranked: bool = Field(description="Whether LaSR reordered the candidates.")
     reranker: str | None = Field(None, description="The LaSR checkpoint that reranked, if any.")
+    spelling: dict[str, str] = Field(
+        default_factory=dict,
+        description="Query words the index never saw and the indexed words the lexical side also matched.",
+    )
 
 
 class EncodeRequest(BaseModel):

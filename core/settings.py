@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # retrieval and reranking
     hybrid: bool = Field(True, description="Default of /v1/search's hybrid switch: fuse lexical with dense (RRF).")
     rerank: bool = Field(True, description="Default of /v1/search's rerank switch; false = no LaSR loaded at all.")
+    spell_correct: bool = Field(
+        True, description="Lexical side: a query word the index never saw (4+ letters) also matches the most "
+        "frequent indexed word one edit away.",
+    )
     lasr_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "lasr.pt")
     rerank_candidates: int = Field(50, ge=1, le=200, description="Fused candidates LaSR rescores (N).")
     prefetch: int = Field(50, ge=1, le=1000, description="Dense and lexical candidates fetched before fusion.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from model.encoder import Encoder
 from model.langid import LanguageDetector
 from model.lasr.candidates import CandidateList, retrieve
 from model.lasr.reranker import Reranker
+from model.lexical import Speller
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,10 @@ class Searcher:
     reranker: Reranker | None = None
     detector: LanguageDetector = field(default_factory=LanguageDetector)
     reranker_error: str | None = None  # why reranking is unavailable, for /v1/info
+    # the serving version's spelling vocabulary; rebuilt in the background when the version moves
+    _speller: tuple[IndexVersion, Speller] | None = field(default=None, init=False, repr=False)
+    _speller_pending: IndexVersion | None = field(default=None, init=False, repr=False)
+    _speller_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, encoder: Encoder, store: VectorStore) -> Searcher:
@@ -59,8 +65,42 @@ class Searcher:
         glosser = getattr(getattr(getattr(encoder, "core", None), "views", None), "glosser", None)
         detector = LanguageDetector(glosser)
         detector.warm_up()
-        return cls(settings, encoder, store, QueryEncoder(encoder), reranker=reranker, detector=detector,
-                   reranker_error=error)
+        searcher = cls(settings, encoder, store, QueryEncoder(encoder), reranker=reranker, detector=detector,
+                       reranker_error=error)
+        if settings.spell_correct:
+            try:  # now, so the first searches have it; without an index yet it is built on the first search
+                version = store.current_version()
+                if version is not None:
+                    searcher._build_speller(version)
+            except StoreUnavailable:
+                pass
+        return searcher
+
+    def speller(self, version: IndexVersion) -> Speller | None:
+        """The spelling vocabulary of ``version``; while a new version's is being built (a background scan of its
+        payloads), the previous version's answers, or none at the very start."""
+        if not self.settings.spell_correct:
+            return None
+        with self._speller_lock:
+            current = self._speller
+            if (current is None or current[0] != version) and self._speller_pending != version:
+                self._speller_pending = version
+                threading.Thread(target=self._build_speller, args=(version,), name="speller", daemon=True).start()
+        return current[1] if current is not None else None
+
+    def _build_speller(self, version: IndexVersion) -> None:
+        t0 = time.perf_counter()
+        try:
+            speller = Speller.from_store(self.store)
+        except Exception as exc:  # the store went away: the next search tries again
+            log.warning("spelling vocabulary for %s not built: %s", version, exc)
+            with self._speller_lock:
+                self._speller_pending = None
+            return
+        with self._speller_lock:
+            self._speller = (version, speller)
+            self._speller_pending = None
+        log.info("spelling vocabulary of %s: %d words in %.1f s", version, speller.words, time.perf_counter() - t0)
 
     def __post_init__(self) -> None:
         self.queries.on_batch = lambda seconds, n: self.metrics.observe_encode("query", seconds, n)
@@ -127,13 +167,17 @@ class Searcher:
         hybrid = s.hybrid if req.hybrid is None else req.hybrid
         rerank = (s.rerank if req.rerank is None else req.rerank) and self.reranker is not None
         rerank_scores: dict[str, float] = {}
+        spelling: dict[str, str] = {}
         if not hybrid and not rerank:
             hits = await self._store_call(self.store.search, vector, req.k, filters)
             for h in hits:
                 h.dense = h.score
         else:
             n = max(req.k, s.rerank_candidates) if rerank else req.k
-            hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank)
+            speller = self.speller(version) if hybrid else None
+            if speller is not None:
+                spelling = speller.corrections(req.query)
+            hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, speller)
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)
             hits = hits[: req.k]
@@ -142,14 +186,15 @@ class Searcher:
             query=req.query, results=results, took_ms=round((time.perf_counter() - t0) * 1000, 2),
             index_version=str(version), model=self.encoder.model_id, query_language=detection.language,
             query_language_source=detection.method, hybrid=hybrid, reranked=rerank,
-            reranker=self.reranker.model_id if rerank and self.reranker is not None else None,
+            reranker=self.reranker.model_id if rerank and self.reranker is not None else None, spelling=spelling,
         )
 
-    def hybrid_search(self, vector, text: str, n: int, filters: Filters, hybrid: bool, with_vectors: bool) -> list[Hit]:
+    def hybrid_search(self, vector, text: str, n: int, filters: Filters, hybrid: bool, with_vectors: bool,
+                      speller: Speller | None = None) -> list[Hit]:
         """``retrieve``, as training and evaluation call it, with this service's fusion settings."""
         s = self.settings
         return retrieve(self.store, vector, text, n, filters, prefetch=s.prefetch, rrf_k=s.rrf_k,
-                        with_vectors=with_vectors, hybrid=hybrid)
+                        with_vectors=with_vectors, hybrid=hybrid, speller=speller)
 
     def _rerank(self, vector, hits: list[Hit], language: str | None) -> tuple[list[Hit], dict[str, float]]:
         """LaSR over the top ``rerank_candidates``; anything beyond keeps its fused order after them."""

@@ -11,7 +11,7 @@ import abc
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -237,6 +237,11 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def count(self, filters: Filters | None = None) -> int:
         """Points in the serving version matching ``filters``."""
+
+    @abc.abstractmethod
+    def scan_payloads(self, fields: Sequence[str], batch: int = 1024) -> Iterator[dict]:
+        """Every point's ``fields`` in the serving version, ``batch`` points per engine round trip (for what is
+        derived from the whole index, e.g. the spelling vocabulary). Raises StoreUnavailable when nothing serves."""
 
     @abc.abstractmethod
     def retrieve(self, ids: Sequence[str]) -> list[StoredPoint]:

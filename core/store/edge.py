@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -384,6 +384,17 @@ class EdgeStore(VectorStore):
     def count(self, filters: Filters | None = None) -> int:
         _, shard, _ = self._open_serving()
         return shard.count(qe.CountRequest(exact=True, filter=edge_filter(filters)))
+
+    def scan_payloads(self, fields: Sequence[str], batch: int = 1024) -> Iterator[dict]:
+        _, shard, _ = self._open_serving()  # this shard object stays valid to the end even if the pointer moves
+        offset = None
+        while True:
+            records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=batch, with_payload=list(fields),
+                                                            with_vector=False))
+            for r in records:
+                yield r.payload
+            if offset is None:
+                return
 
     def retrieve(self, ids: Sequence[str]) -> list[StoredPoint]:
         _, shard, _ = self._open_serving()

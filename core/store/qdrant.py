@@ -328,6 +328,16 @@ class QdrantStore(VectorStore):
         )
         return result.count
 
+    def scan_payloads(self, fields: Sequence[str], batch: int = 1024) -> Iterator[dict]:
+        offset = None
+        while True:
+            records, offset = self._read("scanning payloads", lambda o=offset: self._client.scroll(
+                self._alias, limit=batch, offset=o, with_payload=list(fields), with_vectors=False))
+            for r in records:
+                yield dict(r.payload or {})
+            if offset is None:
+                return
+
     def retrieve(self, ids: Sequence[str]) -> list[StoredPoint]:
         if not ids:
             if not self._server and self._alias_target() is None:

@@ -22,7 +22,7 @@ import numpy as np
 from core.store.base import Filters
 from model.encoder import Encoder
 from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve
-from model.lexical import LEXICAL_VERSION
+from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller
 
 
 @dataclass
@@ -57,18 +57,22 @@ def candidate_lists(
     prefetch: int,
     rrf_k: int,
     progress: bool = True,
+    spell: bool = True,
 ) -> list[CandidateList]:
-    """The hybrid top-``n`` for each (text, market) query, from a throwaway Edge index of ``catalogue``."""
+    """The hybrid top-``n`` for each (text, market) query, from a throwaway Edge index of ``catalogue`` (with that
+    index's spelling corrections on the lexical side when ``spell``, as the API does)."""
     from tqdm import tqdm
 
     lookup = LookupEncoder(encoder.fingerprint, encoder.model_id, passages, passage_vectors)
     with tempfile.TemporaryDirectory(prefix="lira-lasr-index-") as tmp:
         store = build_index(catalogue, lookup, Path(tmp))
         try:
+            speller = Speller.from_store(store) if spell else None
             out = []
             for (text, market), qv in tqdm(list(zip(queries, query_vectors, strict=True)), desc="candidates",
                                            unit="query", disable=not progress, file=sys.stderr):
-                hits = retrieve(store, qv, text, n, Filters(languages=(market, "en")), prefetch=prefetch, rrf_k=rrf_k)
+                hits = retrieve(store, qv, text, n, Filters(languages=(market, "en")), prefetch=prefetch, rrf_k=rrf_k,
+                                speller=speller)
                 out.append(CandidateList.from_hits(qv, hits))
             return out
         finally:
@@ -93,6 +97,7 @@ def prepare_examples(
     cache_dir: Path,
     *,
     variants: bool,
+    spell: bool = True,
     seed: int = 13,
     limit: int | None = None,
     progress: bool = True,
@@ -108,7 +113,7 @@ def prepare_examples(
     key = hashlib.sha256(json.dumps([
         split, encoder.fingerprint, getattr(encoder, "query_signature", ""),
         report.sha256, hashlib.sha256(queries_path.read_bytes()).hexdigest(),
-        n, prefetch, rrf_k, variants, seed, limit, LEXICAL_VERSION, 2,
+        n, prefetch, rrf_k, variants, seed, limit, LEXICAL_VERSION, SPELLER_VERSION if spell else None, 2,
     ]).encode()).hexdigest()[:16]
     path = cache_dir / f"examples-{split}-{key}.pkl"
     if path.exists():
@@ -132,7 +137,7 @@ def prepare_examples(
         texts += [(e.variant_text, e.market) for e in examples if e.variant_text]
     vectors = embedder(encoder, [t for t, _ in texts], "query")
     lists = candidate_lists(catalogue, passages, passage_vectors, encoder, texts, vectors, n, prefetch, rrf_k,
-                            progress)
+                            progress, spell)
     it = iter(lists[len(examples):])
     for e, c in zip(examples, lists, strict=False):
         e.candidates = c

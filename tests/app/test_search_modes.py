@@ -84,3 +84,11 @@ def test_an_untrained_reranker_orders_the_fused_candidates_by_cosine(indexed_set
             assert all(r["score"] == r["rerank_score"] for r in body["results"])
     finally:
         store.close()
+
+
+def test_a_misspelt_word_is_reported_and_matched_lexically(client) -> None:
+    body = _search(client, query="tai nghe bluetoth", k=10, explain=True, rerank=False)
+    assert body["spelling"] == {"bluetoth": "bluetooth"}
+    assert any("lexical_score" in r and "bluetooth" in r["title"].lower() for r in body["results"])
+    assert _search(client, query="tai nghe bluetooth", rerank=False)["spelling"] == {}  # nothing to correct
+    assert _search(client, query="tai nghe bluetoth", hybrid=False, rerank=False)["spelling"] == {}  # no lexical side

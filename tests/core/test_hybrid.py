@@ -205,3 +205,31 @@ def test_edge_without_a_usable_dense_table_reads_vectors_from_the_engine(tmp_pat
             np.testing.assert_allclose(h.vector, vectors[ids.index(h.id)], atol=1e-5)
     finally:
         store.close()
+
+
+def test_spelling_corrections_come_from_the_index_vocabulary(hybrid_stores) -> None:
+    from model.lexical import Speller
+
+    spellers = {e: Speller.from_store(s) for e, s in hybrid_stores.items()}
+    for speller in spellers.values():
+        assert speller.corrections("samsng galaxy a54") == {"samsng": "samsung"}
+        assert speller.corrections("Giày thể thao nữ adiddas") == {"adiddas": "adidas"}
+        assert speller.corrections("sepatu lari") == {}  # known words are left alone
+        assert speller.corrections("iphone 15 case") == {}  # "case" is indexed; digits are never corrected
+        assert speller.corrections("zzzzzz qqqq") == {}  # nothing within one edit: no guess
+    assert spellers["edge"].words == spellers["local"].words
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_misspelt_brand_still_matches_lexically(hybrid_stores, engine) -> None:
+    from model.lexical import Speller
+
+    store = hybrid_stores[engine]
+    speller = Speller.from_store(store)
+    qv = np.zeros(DIM, np.float32)
+    qv[0] = 1.0  # a dense vector that prefers nothing in particular
+    plain = store.hybrid_search(qv, query_vector("adiddas"), 5, prefetch=PREFETCH, rrf_k=RRF_K)
+    fixed = store.hybrid_search(qv, query_vector("adiddas", speller), 5, prefetch=PREFETCH, rrf_k=RRF_K)
+    assert all(h.lexical is None for h in plain)  # the typo alone matches nothing lexically
+    adidas = {h.payload["title"] for h in fixed if h.lexical is not None}
+    assert adidas == {"Sepatu Lari Pria Adidas Hitam", "Kasut Sukan Wanita Adidas Putih"}
