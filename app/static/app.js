@@ -203,9 +203,12 @@ function showResults(data, body, roundTripMs) {
   rememberCategories(data.results);
   list.replaceChildren(...data.results.map((r, i) => resultItem(r, i, Boolean(body.explain))));
   const detected = data.query_language ? ` · query in ${LANGUAGE_NAMES[data.query_language] ?? data.query_language}` : "";
+  // words the index never saw, and what they were also matched as ("bluetoth" → "bluetooth")
+  const fixes = Object.entries(data.spelling ?? {}).map(([typed, indexed]) => `${typed} → ${indexed}`);
+  const spelling = fixes.length ? ` · also matched ${fixes.join(", ")}` : "";
   statusLine.textContent = n
-    ? `${n} ${n === 1 ? "product" : "products"} for “${data.query}”${detected}`
-    : `No products match “${data.query}”${detected}`;
+    ? `${n} ${n === 1 ? "product" : "products"} for “${data.query}”${detected}${spelling}`
+    : `No products match “${data.query}”${detected}${spelling}`;
   latency.textContent = `${data.took_ms.toFixed(1)} ms on the server · ${roundTripMs.toFixed(0)} ms round trip`;
   const filtered = body.languages || body.category || "min_price" in body || "max_price" in body;
   showMessage(n ? null : [el("strong", { textContent: `No products match “${data.query}”` }),

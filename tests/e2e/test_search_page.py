@@ -160,3 +160,12 @@ def test_unavailable_api_shows_error_state(page, unavailable_server, screenshot)
     expect(page.locator("#results > li")).to_have_count(0)
     expect(page.locator("#info")).to_contain_text("No index is being served yet")
     screenshot(page, "unavailable")
+
+
+def test_a_misspelt_word_is_shown_with_its_match(page, live_server, screenshot):
+    page.goto(live_server)
+    response = answered(page, lambda: page.locator("#q").fill("tai nghe bluetoth"))
+    assert response.status == 200
+    expect(page.get_by_role("status")).to_contain_text("also matched bluetoth → bluetooth")
+    expect(page.locator("#results h3", has_text=re.compile("bluetooth", re.I)).first).to_be_visible()
+    screenshot(page, "spelling")
