@@ -46,6 +46,7 @@ class Searcher:
     _speller: tuple[IndexVersion, Speller] | None = field(default=None, init=False, repr=False)
     _speller_pending: IndexVersion | None = field(default=None, init=False, repr=False)
     _speller_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    speller_ready: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # first one built
 
     @classmethod
     def build(cls, settings: Settings, encoder: Encoder, store: VectorStore) -> Searcher:
@@ -67,14 +68,22 @@ class Searcher:
         detector.warm_up()
         searcher = cls(settings, encoder, store, QueryEncoder(encoder), reranker=reranker, detector=detector,
                        reranker_error=error)
-        if settings.spell_correct:
-            try:  # now, so the first searches have it; without an index yet it is built on the first search
-                version = store.current_version()
-                if version is not None:
-                    searcher._build_speller(version)
-            except StoreUnavailable:
-                pass
+        if settings.spell_correct:  # in the background: start-up never waits on the store (/readyz reports it)
+            threading.Thread(target=searcher._warm_speller, name="speller", daemon=True).start()
         return searcher
+
+    def _warm_speller(self) -> None:
+        try:
+            version = self.store.current_version()
+        except Exception as exc:  # the first search after the store comes back builds it
+            log.warning("spelling vocabulary not built at start-up: %s", exc)
+            return
+        if version is not None:
+            with self._speller_lock:
+                if self._speller_pending is not None:
+                    return
+                self._speller_pending = version
+            self._build_speller(version)
 
     def speller(self, version: IndexVersion) -> Speller | None:
         """The spelling vocabulary of ``version``; while a new version's is being built (a background scan of its
@@ -100,6 +109,7 @@ class Searcher:
         with self._speller_lock:
             self._speller = (version, speller)
             self._speller_pending = None
+        self.speller_ready.set()
         log.info("spelling vocabulary of %s: %d words in %.1f s", version, speller.words, time.perf_counter() - t0)
 
     def __post_init__(self) -> None:
@@ -225,6 +235,8 @@ class Searcher:
             version = await self.serving_version()
             if await self._store_call(self.store.count) == 0:
                 reasons.append(f"the serving index {version} is empty")
+            elif self.settings.spell_correct and self.speller(version) is None:
+                reasons.append(f"the spelling vocabulary of {version} is being built")
         except (StoreUnavailable, IndexNotReady) as exc:
             reasons.append(str(exc))
         return reasons, version
