@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import torch
 from starlette.concurrency import run_in_threadpool
 
 from app.schemas import SearchRequest, SearchResponse, SearchResult
@@ -53,6 +54,7 @@ class Searcher:
         """The serving searcher: micro-batched query encoder, language detector (warmed up), and LaSR when
         ``settings.rerank`` and its checkpoint fits the encoder (else reranking is off and /v1/info says why)."""
         from model.lasr.reranker import RerankerLoadError
+        from model.runtime import resolve_runtime
 
         reranker, error = None, None
         if settings.rerank:
@@ -61,6 +63,11 @@ class Searcher:
             except RerankerLoadError as exc:
                 error = str(exc)
                 log.warning("reranking disabled: %s", exc)
+            if reranker is not None and resolve_runtime(settings.runtime, torch.device("cpu")) == "onnx":
+                try:
+                    reranker.use_onnx(settings.model_cache_dir)
+                except Exception as exc:  # the torch head is always there to fall back on
+                    log.warning("LaSR stays on torch: ONNX export or load failed (%s)", exc)
         else:
             error = "disabled by LIRA_RERANK=false"
         glosser = getattr(getattr(getattr(encoder, "core", None), "views", None), "glosser", None)

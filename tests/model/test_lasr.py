@@ -120,3 +120,24 @@ def test_config_rejects_unknown_keys(tmp_path) -> None:
     bad.write_text("optim: {epochs: 1, learning_rate: 3}\n")
     with pytest.raises(ValueError, match="learning_rate"):
         LaSRTrainConfig.from_yaml(bad)
+
+
+def test_onnx_head_scores_like_torch(tmp_path) -> None:
+    """The shipped head (one self-attention layer) on ONNX Runtime, lists padded to its N, against torch."""
+    import torch
+
+    from core.settings import REPO_ROOT
+
+    path = REPO_ROOT / "model" / "checkpoints" / "lasr.pt"
+    fingerprint = torch.load(path, map_location="cpu", weights_only=True)["encoder_fingerprint"]
+    on_torch = Reranker.load(path, fingerprint)
+    on_onnx = Reranker.load(path, fingerprint)
+    on_onnx.use_onnx(tmp_path)
+    assert on_torch.model.cfg.context_layers >= 1 and list((tmp_path / "onnx").glob("lasr-*.onnx"))
+    for n, language in ((on_onnx.candidates, "vi"), (37, None), (1, "ur"), (on_onnx.candidates + 10, "th")):
+        c = _list(n=n, seed=n)
+        np.testing.assert_allclose(on_onnx.score(c, language), on_torch.score(c, language), atol=1e-4)
+        assert np.array_equal(on_onnx.rerank(c, language)[0], on_torch.rerank(c, language)[0])
+    again = Reranker.load(path, fingerprint)
+    again.use_onnx(tmp_path)  # the cached export is reused
+    assert len(list((tmp_path / "onnx").glob("lasr-*.onnx"))) == 1
