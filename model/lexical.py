@@ -78,12 +78,12 @@ def document_vector(text: str) -> Sparse:
     return _sparse({i: tf * (K1 + 1) / (tf + norm) for i, tf in counts.items()})
 
 
-def query_vector(text: str, speller: Speller | None = None) -> Sparse:
-    """1 per distinct query term (the engine multiplies in IDF), plus the speller's corrections when given; empty
-    when the query has no terms."""
+def query_vector(text: str, corrections: Mapping[str, str] | None = None) -> Sparse:
+    """1 per distinct query term (the engine multiplies in IDF), plus the indexed words of ``corrections``
+    (``Speller.corrections`` of the same text); empty when the query has no terms."""
     found = terms(text)
-    if speller is not None:
-        found += speller.corrections(text).values()
+    if corrections:
+        found += corrections.values()
     return _sparse(dict.fromkeys((term_id(t) for t in found), 1.0))
 
 

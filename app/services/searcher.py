@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -194,7 +194,7 @@ class Searcher:
             speller = self.speller(version) if hybrid else None
             if speller is not None:
                 spelling = speller.corrections(req.query)
-            hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, speller)
+            hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, spelling)
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)
             hits = hits[: req.k]
@@ -207,11 +207,11 @@ class Searcher:
         )
 
     def hybrid_search(self, vector, text: str, n: int, filters: Filters, hybrid: bool, with_vectors: bool,
-                      speller: Speller | None = None) -> list[Hit]:
+                      corrections: Mapping[str, str] | None = None) -> list[Hit]:
         """``retrieve``, as training and evaluation call it, with this service's fusion settings."""
         s = self.settings
         return retrieve(self.store, vector, text, n, filters, prefetch=s.prefetch, rrf_k=s.rrf_k,
-                        with_vectors=with_vectors, hybrid=hybrid, speller=speller)
+                        with_vectors=with_vectors, hybrid=hybrid, corrections=corrections)
 
     def _rerank(self, vector, hits: list[Hit], language: str | None) -> tuple[list[Hit], dict[str, float]]:
         """LaSR over the top ``rerank_candidates``; anything beyond keeps its fused order after them."""

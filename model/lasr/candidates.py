@@ -4,14 +4,14 @@ into the arrays the head scores. Training, evaluation and serving all go through
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core.store.base import Filters, Hit, Sparse, VectorStore
-from model.lexical import Speller, query_vector
+from model.lexical import query_vector
 
 NO_TERMS = Sparse(np.empty(0, np.uint32), np.empty(0, np.float32))
 
@@ -27,12 +27,12 @@ def retrieve(
     rrf_k: int = 60,
     with_vectors: bool = True,
     hybrid: bool = True,
-    speller: Speller | None = None,
+    corrections: Mapping[str, str] | None = None,
 ) -> list[Hit]:
     """The hybrid top-``n`` (dense top-``prefetch`` and lexical top-``prefetch`` fused in the engine); with
     ``hybrid=False`` the dense list alone goes through the same fusion (so hits still carry vectors and scores).
-    ``speller``: the index's spelling corrections join the lexical query."""
-    sparse = query_vector(text, speller) if hybrid else NO_TERMS
+    ``corrections``: the index's spelling corrections of ``text`` (``Speller.corrections``) join the lexical query."""
+    sparse = query_vector(text, corrections) if hybrid else NO_TERMS
     return store.hybrid_search(vector, sparse, n, filters, prefetch=max(prefetch, n), rrf_k=rrf_k,
                                with_vectors=with_vectors)
 

@@ -72,7 +72,7 @@ def candidate_lists(
             for (text, market), qv in tqdm(list(zip(queries, query_vectors, strict=True)), desc="candidates",
                                            unit="query", disable=not progress, file=sys.stderr):
                 hits = retrieve(store, qv, text, n, Filters(languages=(market, "en")), prefetch=prefetch, rrf_k=rrf_k,
-                                speller=speller)
+                                corrections=speller.corrections(text) if speller is not None else None)
                 out.append(CandidateList.from_hits(qv, hits))
             return out
         finally:

@@ -229,7 +229,8 @@ def test_a_misspelt_brand_still_matches_lexically(hybrid_stores, engine) -> None
     qv = np.zeros(DIM, np.float32)
     qv[0] = 1.0  # a dense vector that prefers nothing in particular
     plain = store.hybrid_search(qv, query_vector("adiddas"), 5, prefetch=PREFETCH, rrf_k=RRF_K)
-    fixed = store.hybrid_search(qv, query_vector("adiddas", speller), 5, prefetch=PREFETCH, rrf_k=RRF_K)
+    fixed = store.hybrid_search(qv, query_vector("adiddas", speller.corrections("adiddas")), 5, prefetch=PREFETCH,
+                                rrf_k=RRF_K)
     assert all(h.lexical is None for h in plain)  # the typo alone matches nothing lexically
     adidas = {h.payload["title"] for h in fixed if h.lexical is not None}
     assert adidas == {"Sepatu Lari Pria Adidas Hitam", "Kasut Sukan Wanita Adidas Putih"}
