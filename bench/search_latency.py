@@ -19,7 +19,6 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import httpx
-import torch
 
 from bench.common import percentiles, shopper_queries, uvicorn_server
 
@@ -57,7 +56,6 @@ def _in_process(queries: list[str]) -> dict:
     from model.lasr.candidates import CandidateList, retrieve
     from model.lasr.reranker import Reranker, RerankerLoadError
     from model.loader import load_encoder
-    from model.runtime import resolve_runtime
 
     settings = get_settings()
     encoder = load_encoder(settings)
@@ -82,9 +80,10 @@ def _in_process(queries: list[str]) -> dict:
     finally:
         store.close()
     heads = {"torch": reranker}
-    if resolve_runtime(settings.runtime, torch.device("cpu")) == "onnx":  # what the API serves with, side by side
-        heads["onnx"] = Reranker.load(settings.lasr_checkpoint, encoder.fingerprint)
-        heads["onnx"].use_onnx(settings.model_cache_dir)
+    served = Reranker.load(settings.lasr_checkpoint, encoder.fingerprint)
+    served.use_runtime(settings.runtime, settings.model_cache_dir)  # what the API serves with, side by side
+    if served.runtime == "onnx":
+        heads["onnx"] = served
     for head in heads.values():
         for c in lists[:10]:
             head.rerank(c, None)

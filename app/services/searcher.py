@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import torch
 from starlette.concurrency import run_in_threadpool
 
 from app.schemas import SearchRequest, SearchResponse, SearchResult
@@ -54,7 +53,6 @@ class Searcher:
         """The serving searcher: micro-batched query encoder, language detector (warmed up), and LaSR when
         ``settings.rerank`` and its checkpoint fits the encoder (else reranking is off and /v1/info says why)."""
         from model.lasr.reranker import RerankerLoadError
-        from model.runtime import resolve_runtime
 
         reranker, error = None, None
         if settings.rerank:
@@ -63,9 +61,9 @@ class Searcher:
             except RerankerLoadError as exc:
                 error = str(exc)
                 log.warning("reranking disabled: %s", exc)
-            if reranker is not None and resolve_runtime(settings.runtime, torch.device("cpu")) == "onnx":
+            if reranker is not None:
                 try:
-                    reranker.use_onnx(settings.model_cache_dir)
+                    reranker.use_runtime(settings.runtime, settings.model_cache_dir)
                 except Exception as exc:  # the torch head is always there to fall back on
                     log.warning("LaSR stays on torch: ONNX export or load failed (%s)", exc)
         else:
@@ -86,11 +84,7 @@ class Searcher:
             log.warning("spelling vocabulary not built at start-up: %s", exc)
             return
         if version is not None:
-            with self._speller_lock:
-                if self._speller_pending is not None:
-                    return
-                self._speller_pending = version
-            self._build_speller(version)
+            self.speller(version)  # starts the build
 
     def speller(self, version: IndexVersion) -> Speller | None:
         """The spelling vocabulary of ``version``; while a new version's is being built (a background scan of its

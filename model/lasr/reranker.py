@@ -11,6 +11,7 @@ import torch
 from model.lasr.candidates import CandidateList
 from model.lasr.features import SCALARS, Batch
 from model.lasr.head import LaSR, LaSRConfig
+from model.runtime import Runtime, export_key, resolve_runtime
 
 
 class RerankerLoadError(RuntimeError):
@@ -28,12 +29,20 @@ class Reranker:
         self.candidates = candidates
         self._session = None  # ONNX Runtime session of the head for lists padded to ``candidates`` (use_onnx)
 
+    @property
+    def runtime(self) -> str:
+        return "onnx" if self._session is not None else "torch"
+
+    def use_runtime(self, runtime: Runtime, cache_dir: Path) -> None:
+        """Run on what ``runtime`` (``Settings.runtime``) resolves to for a CPU model: ONNX Runtime, or torch."""
+        if resolve_runtime(runtime, torch.device("cpu")) == "onnx":
+            self.use_onnx(cache_dir)
+
     def use_onnx(self, cache_dir: Path) -> None:
         """Score with ONNX Runtime (half the time of torch's per-op dispatch for one list of 50) from a graph
         exported once into ``cache_dir/onnx``; lists longer than the checkpoint's N still go through torch."""
         import onnxruntime as ort
 
-        from model.runtime import export_key
 
         path = Path(cache_dir) / "onnx" / f"lasr-{export_key(self.checkpoint_sha256)}-n{self.candidates}.onnx"
         if not path.is_file():
