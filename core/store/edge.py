@@ -29,6 +29,7 @@ import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import qdrant_edge as qe
@@ -94,8 +95,46 @@ def _hit(payload: dict, score: float, vector: object = None) -> Hit:
     return Hit(payload["id"], score, payload, vector=None if vector is None else stored_vector(vector))
 
 
+class _Serving(NamedTuple):
+    version: IndexVersion
+    shard: qe.EdgeShard
+    dim: int
+    dense: np.ndarray | None  # DENSE_FILE memory-mapped; None when absent or not the size the marker promises
+
+
+class _DenseRows:
+    """A version's DENSE_FILE while the indexer writes it: raw float32 rows appended batch after batch."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by finalize(), drop_version() or close()
+        self.rows = 0
+
+    def append(self, vectors: np.ndarray) -> int:
+        """Writes ``vectors``; returns the row number of the first."""
+        first = self.rows
+        self._file.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+        self.rows += len(vectors)
+        return first
+
+    def close(self, sync: bool = False) -> None:
+        if sync:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        self._file.close()
+
+
 def _edge_sparse(sparse: Sparse) -> qe.SparseVector:
     return qe.SparseVector(indices=sparse.indices.tolist(), values=sparse.values.tolist())
+
+
+def _map_dense(path: Path, rows: object, dim: int) -> np.ndarray | None:
+    """``path`` memory-mapped as ``rows`` × ``dim`` float32, or None when absent or not that size."""
+    try:
+        if not isinstance(rows, int) or rows < 1 or path.stat().st_size != rows * dim * 4:
+            return None
+        return np.memmap(path, dtype=np.float32, mode="r", shape=(rows, dim))
+    except (OSError, ValueError):
+        return None
 
 
 class EdgeStore(VectorStore):
@@ -121,10 +160,9 @@ class EdgeStore(VectorStore):
         self._hnsw_threshold_kb = hnsw_threshold_kb
         self._read_only = read_only
         self._writers: dict[IndexVersion, tuple[qe.EdgeShard, int]] = {}
-        self._dense_out: dict[IndexVersion, tuple[object, list[int]]] = {}  # (file, [rows written]) per version
+        self._dense_out: dict[IndexVersion, _DenseRows] = {}
         self._lock = threading.Lock()
-        self._serving: tuple[IndexVersion, qe.EdgeShard, int] | None = None
-        self._dense: tuple[IndexVersion, np.ndarray | None] | None = None  # memory-mapped DENSE_FILE of the serving one
+        self._serving: _Serving | None = None
         self._pointer_seen: tuple[tuple[int, int, int], IndexVersion] | None = None
 
     # ---- layout ---------------------------------------------------------------------------------
@@ -166,7 +204,7 @@ class EdgeStore(VectorStore):
         for name in FLOAT_FIELDS:
             shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
         self._writers[version] = (shard, dim)
-        self._dense_out[version] = (open(path / DENSE_FILE, "wb"), [0])  # noqa: SIM115 - closed by finalize/close
+        self._dense_out[version] = _DenseRows(path / DENSE_FILE)
 
     def _writer(self, version: IndexVersion) -> tuple[qe.EdgeShard, int]:
         self._check_writable()
@@ -190,8 +228,8 @@ class EdgeStore(VectorStore):
         shard, dim = self._writer(version)
         arr = validate_batch(ids, vectors, payloads, dim)
         sparse = validate_sparse(sparse, len(ids))
-        dense_file, rows = self._dense_out[version]
-        first = rows[0]
+        # an id written twice keeps its newest row: the payload (and its _row) is replaced with the point
+        first = self._dense_out[version].append(arr)
         points = []
         for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
             named: dict = {DENSE: vec}
@@ -199,9 +237,6 @@ class EdgeStore(VectorStore):
                 named[LEXICAL] = _edge_sparse(sparse[i])
             points.append(qe.Point(point_id(pid), named, {**payload, "id": pid, ROW: first + i}))
         shard.update(qe.UpdateOperation.upsert_points(points))
-        # an id written twice keeps its newest row: the payload (and its _row) is replaced with the point
-        dense_file.write(np.ascontiguousarray(arr, dtype=np.float32).tobytes())  # type: ignore[attr-defined]
-        rows[0] += len(ids)
 
     def finalize(self, version: IndexVersion) -> None:
         """Build HNSW, flush, reopen once, then mark the version complete.
@@ -209,16 +244,14 @@ class EdgeStore(VectorStore):
         ``optimize()`` holds the GIL for its whole run, so only the indexer process calls this. The reopen proves the
         shard loads before it can be served, and settles the metadata Edge rewrites on a shard's first load."""
         shard, dim = self._writer(version)
-        dense_file, rows = self._dense_out.pop(version)
-        dense_file.flush()  # type: ignore[attr-defined]
-        os.fsync(dense_file.fileno())  # type: ignore[attr-defined]
-        dense_file.close()  # type: ignore[attr-defined]
+        dense = self._dense_out.pop(version)
+        dense.close(sync=True)
         shard.optimize()
         shard.flush()
         shard.close()
         del self._writers[version]
         qe.EdgeShard.load(str(self._dir(version))).close()
-        marker = {"version": str(version), "dim": dim, "dense_rows": rows[0]}
+        marker = {"version": str(version), "dim": dim, "dense_rows": dense.rows}
         _atomic_write(self._dir(version) / MARKER, json.dumps(marker))
 
     def activate(self, version: IndexVersion) -> None:
@@ -238,12 +271,11 @@ class EdgeStore(VectorStore):
         if version in self._writers:
             self._writers.pop(version)[0].close()
         if version in self._dense_out:
-            self._dense_out.pop(version)[0].close()  # type: ignore[attr-defined]
+            self._dense_out.pop(version).close()
         with self._lock:
-            if self._serving is not None and self._serving[0] == version:  # read by an incremental reindex
-                self._serving[1].close()
+            if self._serving is not None and self._serving.version == version:  # read by an incremental reindex
+                self._serving.shard.close()
                 self._serving = None
-                self._dense = None
         path = self._dir(version)
         if not path.exists():
             return
@@ -293,50 +325,36 @@ class EdgeStore(VectorStore):
         self._pointer_seen = (key, version)
         return version
 
-    def _open_serving(self) -> tuple[IndexVersion, qe.EdgeShard, int]:
+    def _open_serving(self) -> _Serving:
         """The serving shard, reopened whenever the pointer moved. The replaced shard is not closed explicitly:
         searches still running on it would fail; dropping the last reference closes it once they return."""
         version = self.current_version()
         if version is None:
             raise StoreUnavailable(f"no index version is serving under {self.root} yet: run the indexer")
         with self._lock:
-            if self._serving is None or self._serving[0] != version:
-                self._serving = (version, *self._load(version))
-                self._dense = (version, self._load_dense(version, self._serving[2]))
+            if self._serving is None or self._serving.version != version:
+                self._serving = self._load(version)
             return self._serving
 
-    def _dense_table(self, version: IndexVersion) -> np.ndarray | None:
-        dense = self._dense
-        return dense[1] if dense is not None and dense[0] == version else None
-
-    def _load_dense(self, version: IndexVersion, dim: int) -> np.ndarray | None:
-        """The version's DENSE_FILE, memory-mapped, or None when absent or not the size the marker promises."""
-        path = self._dir(version) / DENSE_FILE
-        try:
-            rows = json.loads((self._dir(version) / MARKER).read_text(encoding="utf-8")).get("dense_rows")
-            if not isinstance(rows, int) or rows < 1 or path.stat().st_size != rows * dim * 4:
-                return None
-            return np.memmap(path, dtype=np.float32, mode="r", shape=(rows, dim))
-        except (OSError, ValueError):
-            return None
-
-    def _load(self, version: IndexVersion) -> tuple[qe.EdgeShard, int]:
+    def _load(self, version: IndexVersion) -> _Serving:
         path = self._dir(version)
         try:
-            dim = int(json.loads((path / MARKER).read_text(encoding="utf-8"))["dim"])
+            marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
+            dim = int(marker["dim"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StoreUnavailable(
                 f"the serving index version {version} is missing or unfinished at {path} ({exc}): re-run the indexer, "
                 f"or write the name of a finished version into {self._pointer}"
             ) from exc
         try:
-            return qe.EdgeShard.load(str(path)), dim
+            shard = qe.EdgeShard.load(str(path))
         except Exception as exc:  # qdrant_edge raises bare Exception for every engine error
             raise StoreUnavailable(f"cannot open the shard of index version {version} at {path} ({exc}): "
                                    "re-run the indexer") from exc
+        return _Serving(version, shard, dim, _map_dense(path / DENSE_FILE, marker.get("dense_rows"), dim))
 
     def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
-        _, shard, dim = self._open_serving()
+        _, shard, dim, _ = self._open_serving()
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
@@ -354,7 +372,7 @@ class EdgeStore(VectorStore):
     def _hybrid_query(
         self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
     ) -> tuple[list[Hit], list[Hit]]:
-        version, shard, dim = self._open_serving()
+        _, shard, dim, table = self._open_serving()
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
         flt = edge_filter(filters)
@@ -364,7 +382,6 @@ class EdgeStore(VectorStore):
             lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL)
             stages.append(qe.Prefetch(limit=prefetch, query=lexical_query, filter=flt))
             lexical = qe.QueryRequest(limit=prefetch, query=lexical_query, filter=flt, with_payload=["id"])
-        table = self._dense_table(version)
         fused = qe.QueryRequest(
             limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt,
             with_payload=[*HIT_FIELDS, ROW] if table is not None else list(HIT_FIELDS),
@@ -382,11 +399,11 @@ class EdgeStore(VectorStore):
         return hits, [Hit(p.payload["id"], p.score) for p in results[1]] if lexical is not None else []
 
     def count(self, filters: Filters | None = None) -> int:
-        _, shard, _ = self._open_serving()
+        shard = self._open_serving().shard
         return shard.count(qe.CountRequest(exact=True, filter=edge_filter(filters)))
 
     def scan_payloads(self, fields: Sequence[str], batch: int = 1024) -> Iterator[dict]:
-        _, shard, _ = self._open_serving()  # this shard object stays valid to the end even if the pointer moves
+        shard = self._open_serving().shard  # this shard object stays valid to the end even if the pointer moves
         offset = None
         while True:
             records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=batch, with_payload=list(fields),
@@ -397,7 +414,7 @@ class EdgeStore(VectorStore):
                 return
 
     def retrieve(self, ids: Sequence[str]) -> list[StoredPoint]:
-        _, shard, _ = self._open_serving()
+        shard = self._open_serving().shard
         if not ids:
             return []
         records = shard.retrieve([point_id(pid) for pid in ids], True, True)
@@ -410,11 +427,10 @@ class EdgeStore(VectorStore):
         for shard, _ in self._writers.values():
             shard.close()
         self._writers.clear()
-        for dense_file, _ in self._dense_out.values():
-            dense_file.close()  # type: ignore[attr-defined]
+        for dense in self._dense_out.values():
+            dense.close()
         self._dense_out.clear()
         with self._lock:
             if self._serving is not None:
-                self._serving[1].close()
+                self._serving.shard.close()
                 self._serving = None
-                self._dense = None

@@ -178,7 +178,7 @@ def test_hybrid_hits_carry_the_stored_vectors(hybrid_stores, corpus, engine) -> 
         assert h.dense == pytest.approx(float(vectors[ids.index(h.id)] @ qv), abs=1e-5)
         assert "_row" not in h.payload
     if engine == "edge":
-        assert store._dense_table(store.current_version()) is not None  # the fast path is the one tested
+        assert store._open_serving().dense is not None  # the fast path is the one tested
 
 
 @pytest.mark.parametrize("damage", ["truncated", "missing"])
@@ -199,7 +199,7 @@ def test_edge_without_a_usable_dense_table_reads_vectors_from_the_engine(tmp_pat
     store.activate(version)
     try:
         hits = store.hybrid_search(vectors[5], query_vector("giày thể thao"), 10, with_vectors=True)
-        assert store._dense_table(version) is None
+        assert store._open_serving().dense is None
         assert hits[0].id == ids[5]
         for h in hits:
             np.testing.assert_allclose(h.vector, vectors[ids.index(h.id)], atol=1e-5)
