@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 from transformers import BertModel, PreTrainedTokenizerFast
 
 from model.base.materialise import ensure_base_model, read_meta
-from model.encoder import Kind
+from model.encoder import Kind, query_precision_signature
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -100,7 +100,12 @@ class BaseEncoder:
         self._fast.no_padding()
         self._pad_id = self.tokenizer.pad_token_id
         # an inference runtime for the trunk (model.runtime.OnnxTrunk) set by the loader; None = torch
-        self.trunk: Callable[[Mapping[str, torch.Tensor]], torch.Tensor] | None = None
+        self.trunk: Callable[..., torch.Tensor] | None = None
+
+    @property
+    def query_signature(self) -> str:
+        """What besides the fingerprint shapes query vectors (for caches of encoded queries)."""
+        return query_precision_signature(self.trunk)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> BaseEncoder:
@@ -139,11 +144,12 @@ class BaseEncoder:
         """Model-ready batch for ``embed_tokens_batch`` (what the trainer feeds, with gradients on)."""
         return self.collate(self.token_ids(texts, kind))
 
-    def embed_tokens_batch(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Mean-pooled fp32 embeddings (n, dim), NOT normalised; differentiable unless called under no-grad."""
+    def embed_tokens_batch(self, batch: Mapping[str, torch.Tensor], kind: Kind = "passage") -> torch.Tensor:
+        """Mean-pooled fp32 embeddings (n, dim), NOT normalised; differentiable unless called under no-grad.
+        ``kind`` only picks the inference runtime's graph (queries may run an int8 one)."""
         mask = batch.get("attention_mask")
         if self.trunk is not None and not torch.is_grad_enabled():
-            return self.trunk(batch)
+            return self.trunk(batch, kind)
         plain = isinstance(self.model, BertModel)  # not wrapped: its submodules are where we expect them
         if mask is None and plain and not self.model.training and not torch.is_grad_enabled():
             hidden = self._forward_unpadded(batch["input_ids"])
@@ -189,7 +195,7 @@ class BaseEncoder:
             with torch.inference_mode():
                 for s in range(0, len(order), bs):
                     idx = order[s : s + bs]
-                    pooled = self.embed_tokens_batch(self.collate([ids[i] for i in idx]))
+                    pooled = self.embed_tokens_batch(self.collate([ids[i] for i in idx]), kind)
                     out[idx] = F.normalize(pooled, dim=-1).cpu().numpy()
                     if bar is not None:
                         bar.update(len(idx))

@@ -20,3 +20,9 @@ class Encoder(Protocol):
     ) -> np.ndarray:
         """float32 array (len(texts), dim), each row L2-normalised."""
         ...
+
+
+def query_precision_signature(trunk: object) -> str:
+    """"int8" when ``trunk`` (an inference runtime, or None for torch) encodes queries with an int8 graph: part of
+    a query cache's key, so vectors of the two precisions never mix."""
+    return "int8" if getattr(trunk, "query_precision", "fp32") == "int8" else ""

@@ -25,7 +25,8 @@ def load_encoder(settings: Settings) -> Encoder:
         torch.set_num_threads(1)
     if settings.model == "base":
         if onnx:
-            base.trunk = OnnxTrunk.for_model(base.model, base.fingerprint, settings.model_cache_dir, settings.threads)
+            base.trunk = OnnxTrunk.for_model(base.model, base.fingerprint, settings.model_cache_dir, settings.threads,
+                                             settings.query_precision)
         return base
     if not settings.arca_checkpoint.is_file():
         raise ModelLoadError(
@@ -38,6 +39,6 @@ def load_encoder(settings: Settings) -> Encoder:
     arca = ArcaEncoder.from_checkpoint(base, settings.arca_checkpoint, settings)
     if onnx:
         arca.core.trunk = OnnxTrunk.for_model(
-            arca.core.student, arca.fingerprint, settings.model_cache_dir, settings.threads
+            arca.core.student, arca.fingerprint, settings.model_cache_dir, settings.threads, settings.query_precision
         )
     return arca

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -29,7 +29,13 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 Runtime = Literal["auto", "torch", "onnx"]
+Precision = Literal["fp32", "int8"]
 OPSET = 17
+# how query graphs are quantised (part of their file name): dynamic int8, per-channel weights, every linear
+# projection except the first layer's (the one whose error the dev measurements showed); attention's own
+# activation x activation products stay fp32
+INT8_RECIPE = "int8-dyn-pc-skip-layer0-v1"
+INT8_SKIP = ("/layer.0/",)
 
 
 class OnnxUnavailable(RuntimeError):
@@ -104,61 +110,122 @@ def export_trunk(model: nn.Module, path: Path) -> Path:
     return path
 
 
+def projection_nodes(path: Path) -> list[str]:
+    """Names of the graph's linear projections: MatMul nodes whose second operand is a weight (an initializer)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and len(n.input) == 2 and n.input[1] in weights]
+
+
+def quantize_trunk(src: Path, dst: Path) -> Path:
+    """Write the int8 query graph of ``src`` (``INT8_RECIPE``) at ``dst``, atomically.
+
+    Queries are a few tokens long and the matrix products dominate: int8 weights with dynamically quantised
+    activations take 35-45 % off a single query's trunk time on AVX2. The first layer stays fp32: quantising it
+    alone cost most of the agreement with the fp32 vectors (worst cosine 0.974 → 0.993 on dev queries).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    nodes = [n for n in projection_nodes(src) if not any(skip in n for skip in INT8_SKIP)]
+    if not nodes:
+        raise ValueError(f"{src}: no linear projections found to quantise")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=nodes)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxTrunk:
-    """Callable ``batch → pooled fp32 (n, dim) torch tensor`` over an ONNX Runtime session of the trunk.
+    """Callable ``(batch, kind) → pooled fp32 (n, dim) torch tensor`` over ONNX Runtime sessions of the trunk.
 
     The session runs single-threaded and a batch of several rows is cut into ``threads`` row slices run at the
     same time (ONNX Runtime releases the GIL; one session serves concurrent runs): for the short texts of search,
     row-parallel work scales better than splitting each small matrix product across threads (a batch of 8
     queries: 42 ms vs 56 ms on 2 cores), and each slice drops the padding its own rows do not need.
+
+    Passages always run the fp32 graph (the index is exactly the model's); queries run ``query_path`` when given
+    (the int8 graph of ``quantize_trunk``), trading a bounded error on the query side only for latency.
     """
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+    def __init__(self, path: Path, threads: int | None = None, query_path: Path | None = None,
+                 sessions: tuple[object, object | None] | None = None) -> None:
         self.path = path
+        self.query_path = query_path
         self.threads = max(1, threads or len(os.sched_getaffinity(0)))
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        if sessions is None:
+            sessions = (_session(path), _session(query_path) if query_path is not None else None)
+        self.session = sessions[0]
+        self.query_session = sessions[1] if sessions[1] is not None else self.session
+        self.query_precision: Precision = "int8" if sessions[1] is not None else "fp32"
         self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="onnx") if self.threads > 1 else None
 
     @classmethod
-    def for_model(cls, model: nn.Module, fingerprint: str, cache_dir: Path, threads: int | None = None) -> OnnxTrunk:
-        """The cached export of ``model`` (keyed by ``fingerprint``), exported now if absent or unreadable."""
+    def for_model(cls, model: nn.Module, fingerprint: str, cache_dir: Path, threads: int | None = None,
+                  query_precision: Precision = "fp32") -> OnnxTrunk:
+        """The cached export of ``model`` (keyed by ``fingerprint``), exported now if absent or unreadable; with
+        ``query_precision="int8"`` also its cached int8 query graph, quantised now if absent or unreadable."""
         path = Path(cache_dir) / "onnx" / f"{export_key(fingerprint)}.onnx"
-        if path.is_file():
-            try:
-                return cls(path, threads)
-            except Exception as exc:  # a damaged cache file is rebuilt, not fatal
-                log.warning("ONNX cache %s unreadable (%s): exporting it again", path, exc)
-                path.unlink(missing_ok=True)
-        log.info("exporting the encoder trunk to %s (once per model)", path)
-        return cls(export_trunk(model, path), threads)
+        session = _cached_session(path, lambda: export_trunk(model, path), "exporting the encoder trunk")
+        query_path, query_session = None, None
+        if query_precision == "int8":
+            query_path = path.with_name(f"{path.stem}-{hashlib.sha256(INT8_RECIPE.encode()).hexdigest()[:8]}.onnx")
+            query_session = _cached_session(query_path, lambda: quantize_trunk(path, query_path),
+                                            "quantising the query trunk")
+        return cls(path, threads, query_path, (session, query_session))
 
-    def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def __call__(self, batch: Mapping[str, torch.Tensor], kind: str = "passage") -> torch.Tensor:
+        session = self.query_session if kind == "query" else self.session
         ids = batch["input_ids"].cpu().numpy().astype(np.int64, copy=False)
         mask = batch.get("attention_mask")
         mask_np = np.ones_like(ids) if mask is None else mask.cpu().numpy().astype(np.int64, copy=False)
         parts = min(self.threads, len(ids))
         if parts <= 1 or self._pool is None:
-            return torch.from_numpy(self._run(ids, mask_np))
+            return torch.from_numpy(_run(session, ids, mask_np))
         bounds = np.linspace(0, len(ids), parts + 1).astype(int)
         slices = [(ids[a:b], mask_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        futures = [self._pool.submit(self._run, *sl) for sl in slices[1:]]
-        first = self._run(*slices[0])  # the calling thread takes a slice too
+        futures = [self._pool.submit(_run, session, *sl) for sl in slices[1:]]
+        first = _run(session, *slices[0])  # the calling thread takes a slice too
         return torch.from_numpy(np.concatenate([first, *(f.result() for f in futures)]))
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        width = int(mask.sum(axis=1).max()) if mask.size else 0
-        if 0 < width < mask.shape[1] and mask[:, width:].sum() == 0:  # right padding no row of this slice needs
-            ids, mask = ids[:, :width], mask[:, :width]
-        (pooled,) = self.session.run(None, {"input_ids": np.ascontiguousarray(ids),
-                                            "attention_mask": np.ascontiguousarray(mask)})
-        return pooled
+
+def _cached_session(path: Path, build: Callable[[], object], what: str):
+    """A session over the cached graph at ``path``; built first (``build``) when absent, or when the file is
+    damaged (a cache is rebuilt, never fatal)."""
+    if path.is_file():
+        try:
+            return _session(path)
+        except Exception as exc:
+            log.warning("ONNX cache %s unreadable (%s): writing it again", path, exc)
+            path.unlink(missing_ok=True)
+    log.info("%s to %s (once per model)", what, path)
+    build()
+    return _session(path)
+
+
+def _run(session, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    width = int(mask.sum(axis=1).max()) if mask.size else 0
+    if 0 < width < mask.shape[1] and mask[:, width:].sum() == 0:  # right padding no row of this slice needs
+        ids, mask = ids[:, :width], mask[:, :width]
+    feeds = {"input_ids": np.ascontiguousarray(ids), "attention_mask": np.ascontiguousarray(mask)}
+    (pooled,) = session.run(None, feeds)
+    return pooled
 
 
 def resolve_runtime(runtime: Runtime, device: torch.device) -> Literal["torch", "onnx"]:

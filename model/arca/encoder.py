@@ -15,7 +15,7 @@ from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint
 from model.arca.lora import load_lora, merge_lora
 from model.arca.pipeline import ArcaCore, ArcaModelConfig, build_core
 from model.arca.views import romaniser_versions, warm_up_romanisers
-from model.encoder import Kind
+from model.encoder import Kind, query_precision_signature
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -70,7 +70,9 @@ class ArcaEncoder:
     @property
     def query_signature(self) -> str:
         """What besides the fingerprint shapes query vectors (for caches of encoded queries)."""
-        return f"view_bound={self.query_view_bound:g}" if self.query_view_bound > 0 else ""
+        parts = [f"view_bound={self.query_view_bound:g}" if self.query_view_bound > 0 else "",
+                 query_precision_signature(self.core.trunk)]
+        return ",".join(p for p in parts if p)
 
     def encode(
         self, texts: Sequence[str], kind: Kind = "passage", batch_size: int | None = None, progress: bool = False

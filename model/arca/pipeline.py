@@ -6,7 +6,7 @@ served with (same tokenisation, prefixes, pooling and length ordering).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ class ArcaCore(nn.Module):
         self.composer = composer
         self.views = views
         # an inference runtime for the student trunk (model.runtime.OnnxTrunk) set by the loader; None = torch
-        self.trunk: Callable[[Mapping[str, torch.Tensor]], torch.Tensor] | None = None
+        self.trunk: Callable[..., torch.Tensor] | None = None
 
     def build_views(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[TextViews]:
         langs = languages if languages is not None else [None] * len(texts)
@@ -67,7 +67,7 @@ class ArcaCore(nn.Module):
         for s in range(0, len(order), chunk):
             batch = self.base.collate([ids[i] for i in order[s : s + chunk]])
             if self.trunk is not None and not torch.is_grad_enabled():
-                pooled.append(self.trunk(batch).to(self.base.device))
+                pooled.append(self.trunk(batch, kind).to(self.base.device))
                 continue
             hidden = self.student(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
             pooled.append(mean_pool(hidden.last_hidden_state, batch.get("attention_mask")))

@@ -83,3 +83,43 @@ def test_resolve_runtime() -> None:
     assert resolve_runtime("auto", torch.device("cuda")) == "torch"
     with pytest.raises(OnnxUnavailable, match="CPU only"):
         resolve_runtime("onnx", torch.device("cuda"))
+
+
+def test_int8_query_graph(base_encoder, onnx_cache) -> None:
+    """Queries may run an int8 graph (every projection but the first layer's); passages never do."""
+    import onnx
+
+    from model.runtime import projection_nodes
+
+    fp32 = OnnxTrunk.for_model(base_encoder.model, base_encoder.fingerprint, onnx_cache)
+    int8 = OnnxTrunk.for_model(base_encoder.model, base_encoder.fingerprint, onnx_cache, query_precision="int8")
+    assert fp32.query_precision == "fp32" and int8.query_precision == "int8"
+    assert int8.query_path is not None and int8.query_path.parent == fp32.path.parent
+
+    projections = projection_nodes(fp32.path)
+    assert len(projections) == 12 * 6  # q, k, v, attention out, FFN in, FFN out per layer
+    graph = onnx.load(str(int8.query_path), load_external_data=False).graph
+    float_matmuls = {n.name for n in graph.node if n.op_type == "MatMul"}
+    assert {n for n in projections if "/layer.0/" in n} <= float_matmuls  # the first layer stays fp32
+    assert not {n for n in projections if "/layer.0/" not in n} & float_matmuls  # the others are quantised
+    assert sum(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in graph.node) == 11 * 6
+
+    batch = base_encoder.tokenize(TEXTS, "query")
+    q8, q32 = int8(batch, "query"), fp32(batch, "query")
+    cos = torch.nn.functional.cosine_similarity(q8, q32, dim=-1)
+    assert 0.98 < cos.min() < 0.99999, cos  # close, and really a different graph
+    assert torch.equal(int8(batch, "passage"), fp32(batch, "passage"))  # passages: the fp32 graph, bit for bit
+
+    base_encoder.trunk = int8
+    try:
+        assert base_encoder.query_signature == "int8"  # query caches keep the precisions apart
+    finally:
+        base_encoder.trunk = None
+    assert base_encoder.query_signature == ""
+
+    stamp = int8.query_path.stat().st_mtime_ns
+    again = OnnxTrunk.for_model(base_encoder.model, base_encoder.fingerprint, onnx_cache, query_precision="int8")
+    assert again.query_path.stat().st_mtime_ns == stamp  # reused, not quantised again
+    int8.query_path.write_bytes(b"damaged")
+    rebuilt = OnnxTrunk.for_model(base_encoder.model, base_encoder.fingerprint, onnx_cache, query_precision="int8")
+    assert torch.allclose(rebuilt(batch, "query"), q8, atol=1e-5)  # rebuilt, the same graph again
