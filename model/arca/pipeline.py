@@ -71,9 +71,12 @@ class ArcaCore(nn.Module):
                 continue
             hidden = self.student(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
             pooled.append(mean_pool(hidden.last_hidden_state, batch.get("attention_mask")))
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        flat_emb = nn.functional.normalize(torch.cat(pooled)[inverse.to(pooled[0].device)], dim=-1)
+        flat_emb = torch.cat(pooled) if len(pooled) > 1 else pooled[0]
+        if order != list(range(len(order))):  # back to the input order
+            inverse = torch.empty(len(order), dtype=torch.long)
+            inverse[torch.tensor(order)] = torch.arange(len(order))
+            flat_emb = flat_emb[inverse.to(flat_emb.device)]
+        flat_emb = nn.functional.normalize(flat_emb, dim=-1)
         return flat_emb, [len(x) for x in ids]
 
     def prune(self, views: Sequence[TextViews], kind: Kind, below: float) -> list[TextViews]:
@@ -117,7 +120,9 @@ class ArcaCore(nn.Module):
         gather = gather.to(device)
         stacked = padded[gather]
         mask = gather < len(flat)
-        static = static_features(views, per_text, n_views).to(device=device, dtype=flat_emb.dtype)
+        static = None
+        if n_views > 1:  # a lone view per text needs no gate (Composer.forward)
+            static = static_features(views, per_text, n_views).to(device=device, dtype=flat_emb.dtype)
         return self.composer(stacked, mask, static)
 
 
