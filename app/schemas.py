@@ -188,6 +188,10 @@ class InfoResponse(BaseModel):
     model: str
     model_fingerprint: str
     dim: int
+    query_encoding: str = Field(
+        description='How queries are encoded besides the model: "view_bound=B" (Arca views pruned, '
+        'LIRA_QUERY_VIEW_BOUND), "int8" (quantised query graph, LIRA_QUERY_PRECISION); "exact" for neither. '
+        "Passages (the index) are always encoded exactly.")
     store: str
     index_version: str | None
     documents: int

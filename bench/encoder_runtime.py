@@ -1,10 +1,12 @@
-"""torch vs ONNX Runtime for the encoder trunk, side by side in one run: single-query latency and agreement.
+"""torch vs ONNX Runtime fp32 vs ONNX Runtime with int8 queries, side by side in one run: single-query latency
+and agreement.
 
     python -m bench.encoder_runtime [--model arca|base] [--queries 150] [--json OUT]
 
-Both encoders are loaded from the same settings (only ``runtime`` differs) and alternate over the same distinct
-shopper queries (two rounds each, interleaved, so machine noise hits both alike). Agreement: cosine between the
-two runtimes' vectors for the queries and for 200 catalogue passages.
+The encoders are loaded from the same settings (only ``runtime`` and ``query_precision`` differ) and alternate over
+the same distinct shopper queries (two rounds each, interleaved, so machine noise hits all alike). Agreement:
+cosine between each ONNX encoder's vectors and torch's, for the queries and for 200 catalogue passages (int8 only
+ever applies to queries: its passages are the fp32 graph's).
 """
 
 from __future__ import annotations
@@ -33,33 +35,37 @@ def main() -> None:
     settings = get_settings()
     if args.model:
         settings = settings.model_copy(update={"model": args.model})
-    encoders = {rt: load_encoder(settings.model_copy(update={"runtime": rt})) for rt in ("torch", "onnx")}
+    configs = {"torch": ("torch", "fp32"), "onnx": ("onnx", "fp32"), "onnx_int8": ("onnx", "int8")}
+    encoders = {name: load_encoder(settings.model_copy(update={"runtime": rt, "query_precision": precision}))
+                for name, (rt, precision) in configs.items()}
     queries = shopper_queries(args.queries)
     passages = [p.passage_text() for p in read_catalogue(settings.catalogue_path).products[::64][:200]]
-    times: dict[str, list[float]] = {rt: [] for rt in encoders}
+    times: dict[str, list[float]] = {name: [] for name in encoders}
     for _ in range(2):
         for q in queries:
-            for rt, enc in encoders.items():
+            for name, enc in encoders.items():
                 t0 = time.perf_counter()
                 enc.encode([q], kind="query")
-                times[rt].append((time.perf_counter() - t0) * 1000)
-    agreement = {}
+                times[name].append((time.perf_counter() - t0) * 1000)
+    agreement: dict[str, dict] = {name: {} for name in ("onnx", "onnx_int8")}
     for kind, texts in (("query", queries), ("passage", passages)):
-        a, b = (encoders[rt].encode(texts, kind=kind) for rt in ("torch", "onnx"))
-        cos = (a * b).sum(axis=1)
-        agreement[kind] = {"min_cos": round(float(cos.min()), 6), "mean_cos": round(float(cos.mean()), 6)}
+        ref = encoders["torch"].encode(texts, kind=kind)
+        for name in agreement:
+            cos = (ref * encoders[name].encode(texts, kind=kind)).sum(axis=1)
+            agreement[name][kind] = {"min_cos": round(float(cos.min()), 6), "mean_cos": round(float(cos.mean()), 6)}
     result = {
         "model": encoders["onnx"].model_id,
         "threads": settings.threads,
-        "torch": percentiles(times["torch"]),
-        "onnx": percentiles(times["onnx"]),
+        **{name: percentiles(times[name]) for name in encoders},
         "speedup_p50": round(np.median(times["torch"]) / np.median(times["onnx"]), 2),
-        "agreement": agreement,
+        "int8_speedup_p50": round(np.median(times["onnx"]) / np.median(times["onnx_int8"]), 2),
+        "agreement_with_torch": agreement,
     }
-    for rt in ("torch", "onnx"):
-        r = result[rt]
-        print(f"{rt:>5}: single query p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms")
-    print(f"speed-up at p50: {result['speedup_p50']}x; agreement {agreement}")
+    for name in encoders:
+        r = result[name]
+        print(f"{name:>9}: single query p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms")
+    print(f"ONNX vs torch at p50: {result['speedup_p50']}x; int8 queries vs ONNX fp32: {result['int8_speedup_p50']}x")
+    print(f"agreement with torch: {agreement}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -64,15 +64,15 @@ class Settings(BaseSettings):
     )
     query_precision: Literal["fp32", "int8"] = Field(
         "int8",
-        description="Query encodings on ONNX Runtime: int8 = dynamically quantised projections (35-45 % faster per "
-        "query, see the model card for the measured cost); fp32 = exact. Passages (the index) are always fp32; "
+        description="Query encodings on ONNX Runtime: int8 = dynamically quantised projections (faster; speed and "
+        "retrieval cost measured in the model card); fp32 = exact. Passages (the index) are always fp32; "
         "torch and CUDA ignore it.",
     )
     batch_size: int = Field(64, ge=1, le=1024)
     query_view_bound: float = Field(
-        0.1, ge=0.0, lt=1.0,
-        description="Arca queries skip a view whose gate weight provably stays below this (0 = encode every view): "
-        "0.1 encodes 1.3 views per query instead of 2.0, same dev nDCG@10. Passages always use every view.",
+        0.2, ge=0.0, lt=1.0,
+        description="Arca queries skip a view whose gate weight provably stays below this (0 = encode every view; "
+        "chosen on the dev split, see the model card). Passages always use every view.",
     )
     max_seq_len: int = Field(128, ge=8, le=512)
 
@@ -103,7 +103,6 @@ class Settings(BaseSettings):
     # service
     host: str = "127.0.0.1"
     port: int = Field(8000, validation_alias=AliasChoices("LIRA_PORT", "PORT"))
-    index_poll_s: float = Field(1.0, gt=0, description="How often the API checks for a new index version.")
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client IP (uvicorn); '*' = all."
     )

@@ -22,11 +22,12 @@ def test_health_and_readiness(client):
     assert ready.json()["ready"] is True and ready.json()["index_version"]
 
 
-def test_info_counts_every_language(client):
+def test_info_counts_every_language(client, encoder):
     info = client.get("/v1/info").json()
     assert info["documents_per_language"] == dict.fromkeys(LANGUAGES, PER_LANGUAGE)
     assert info["documents"] == PER_LANGUAGE * len(LANGUAGES)
     assert info["dim"] == 384 and info["index_version"].startswith(info["model_fingerprint"][:8])
+    assert info["query_encoding"] == (encoder.query_signature or "exact")  # what the settings trade for speed
 
 
 def test_search_shape_and_k(client):

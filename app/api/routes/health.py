@@ -32,6 +32,7 @@ async def info(searcher: SearcherDep, settings: SettingsDep, _: SearchAccess) ->
     counts = await searcher.counts() if version else {}
     return InfoResponse(
         model=searcher.encoder.model_id, model_fingerprint=searcher.encoder.fingerprint, dim=searcher.encoder.dim,
+        query_encoding=getattr(searcher.encoder, "query_signature", "") or "exact",
         store=settings.resolved_store(), index_version=str(version) if version else None,
         documents=sum(counts.values()), documents_per_language=counts, hybrid_default=settings.hybrid,
         reranker=searcher.reranker.model_id if searcher.reranker else None,
