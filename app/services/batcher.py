@@ -25,7 +25,7 @@ class QueryEncoder:
     def __init__(self, encoder: Encoder, max_batch: int = 32, cache_size: int = 4096) -> None:
         self._encoder = encoder
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[str, Future] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[tuple[str, ...], Future] | None] = queue.SimpleQueue()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
@@ -34,19 +34,29 @@ class QueryEncoder:
         self._thread.start()
 
     async def encode(self, text: str) -> np.ndarray:
+        return (await self.encode_many([text]))[0]
+
+    async def encode_many(self, texts: list[str]) -> list[np.ndarray]:
+        """Vectors of ``texts``, which reach the encoder thread together (one batch), cached ones excepted."""
+        found: dict[str, np.ndarray] = {}
         with self._cache_lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        future: Future = Future()
-        self._queue.put((text, future))
-        vector = await asyncio.wrap_future(future)
-        with self._cache_lock:
-            self._cache[text] = vector
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return vector
+            for text in texts:
+                hit = self._cache.get(text)
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                    found[text] = hit
+        missing = tuple(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            future: Future = Future()
+            self._queue.put((missing, future))
+            vectors = await asyncio.wrap_future(future)
+            with self._cache_lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    found[text] = vector
+                    self._cache[text] = vector
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return [found[t] for t in texts]
 
     def close(self) -> None:
         self._queue.put(None)
@@ -69,23 +79,23 @@ class QueryEncoder:
                 batch.append(nxt)
             self._encode_batch(batch)
 
-    def _encode_batch(self, batch: list[tuple[str, Future]]) -> None:
+    def _encode_batch(self, batch: list[tuple[tuple[str, ...], Future]]) -> None:
         # a request cancelled while it waited (client gone, server shutting down) cancelled its future: skip it.
         # The others are marked running, so a late cancel can no longer make set_result raise in this thread
-        batch = [(text, future) for text, future in batch if future.set_running_or_notify_cancel()]
+        batch = [(texts, future) for texts, future in batch if future.set_running_or_notify_cancel()]
         if not batch:
             return
-        texts = list(dict.fromkeys(text for text, _ in batch))
+        unique = list(dict.fromkeys(text for texts, _ in batch for text in texts))
         t0 = time.perf_counter()
         try:
-            vectors = self._encoder.encode(texts, kind="query")
+            vectors = self._encoder.encode(unique, kind="query")
         except Exception as exc:  # the caller's request fails, the worker lives on
             for _, future in batch:
                 future.set_exception(exc)
             return
         if self.on_batch is not None:
             with contextlib.suppress(Exception):  # metrics must never fail a search
-                self.on_batch(time.perf_counter() - t0, len(texts))
-        by_text = dict(zip(texts, vectors, strict=True))
-        for text, future in batch:
-            future.set_result(by_text[text])
+                self.on_batch(time.perf_counter() - t0, len(unique))
+        by_text = dict(zip(unique, vectors, strict=True))
+        for texts, future in batch:
+            future.set_result([by_text[text] for text in texts])

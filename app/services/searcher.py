@@ -19,9 +19,9 @@ from core.settings import LANGUAGES, Settings
 from core.store.base import Filters, Hit, IndexVersion, StoreUnavailable, VectorStore
 from model.encoder import Encoder
 from model.langid import LanguageDetector
-from model.lasr.candidates import CandidateList, retrieve
+from model.lasr.candidates import CandidateList, retrieve, spelled_vector
 from model.lasr.reranker import Reranker
-from model.lexical import Speller
+from model.lexical import Speller, dense_correction
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,11 @@ class Searcher:
                 threading.Thread(target=self._build_speller, args=(version,), name="speller", daemon=True).start()
         return current[1] if current is not None else None
 
+    def latest_speller(self) -> Speller | None:
+        """The most recently built spelling vocabulary (None before the first, or with spelling off)."""
+        current = self._speller
+        return current[1] if current is not None and self.settings.spell_correct else None
+
     def _build_speller(self, version: IndexVersion) -> None:
         t0 = time.perf_counter()
         try:
@@ -158,36 +163,40 @@ class Searcher:
 
     async def search(self, req: SearchRequest) -> SearchResponse:
         t0 = time.perf_counter()
-        # the encoder thread starts on the query at once; the version check and language detection overlap it
-        encoding = asyncio.ensure_future(self.queries.encode(req.query))
+        s = self.settings
+        hybrid = s.hybrid if req.hybrid is None else req.hybrid
+        rerank = (s.rerank if req.rerank is None else req.rerank) and self.reranker is not None
+        detection = self.detector.detect(req.query, req.query_language)
+        # spelling from the vocabulary of the version serving now (or a moment ago: the version check runs
+        # beside the encoder); a misspelt query's corrected text is encoded in the same batch as the query
+        speller = self.latest_speller()
+        spelling = speller.corrections(req.query) if speller is not None else {}
+        corrected = dense_correction(req.query, spelling, detection.language)
+        texts = [req.query] if corrected is None else [req.query, corrected]
+        # the encoder thread starts at once; the version check overlaps it
+        encoding = asyncio.ensure_future(self.queries.encode_many(texts))
         try:
             version = await self.serving_version()
-            detection = self.detector.detect(req.query, req.query_language)
-            vector = await encoding
+            vectors = await encoding
         finally:
             encoding.cancel()  # no-op once done; else the encoder thread skips it
             if encoding.done() and not encoding.cancelled():
                 encoding.exception()  # seen: no "exception never retrieved" when the version check failed first
+        self.speller(version)  # a version that just started serving gets its vocabulary built
+        vector = vectors[0] if corrected is None else spelled_vector(vectors[0], vectors[1])
         filters = Filters(
             languages=tuple(req.languages) if req.languages else None,
             category=req.category,
             min_price=req.min_price,
             max_price=req.max_price,
         )
-        s = self.settings
-        hybrid = s.hybrid if req.hybrid is None else req.hybrid
-        rerank = (s.rerank if req.rerank is None else req.rerank) and self.reranker is not None
         rerank_scores: dict[str, float] = {}
-        spelling: dict[str, str] = {}
         if not hybrid and not rerank:
             hits = await self._store_call(self.store.search, vector, req.k, filters)
             for h in hits:
                 h.dense = h.score
         else:
             n = max(req.k, s.rerank_candidates) if rerank else req.k
-            speller = self.speller(version) if hybrid else None
-            if speller is not None:
-                spelling = speller.corrections(req.query)
             hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, spelling)
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)

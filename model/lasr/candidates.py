@@ -37,6 +37,13 @@ def retrieve(
                                with_vectors=with_vectors)
 
 
+def spelled_vector(typed: np.ndarray, corrected: np.ndarray) -> np.ndarray:
+    """The dense query of a misspelt query: the mean direction of the query as typed and as corrected
+    (``model.lexical.dense_correction``), so a wrong correction can only pull it halfway."""
+    mixed = np.asarray(typed, dtype=np.float32) + np.asarray(corrected, dtype=np.float32)
+    return mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+
+
 @dataclass
 class CandidateList:
     """One query's candidates: stored vectors, product languages and the retrieval scores (lexical NaN = the

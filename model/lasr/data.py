@@ -13,7 +13,7 @@ import pickle
 import random
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,8 @@ import numpy as np
 
 from core.store.base import Filters
 from model.encoder import Encoder
-from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve
-from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller
+from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve, spelled_vector
+from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller, dense_correction
 
 
 @dataclass
@@ -68,15 +68,36 @@ def candidate_lists(
         store = build_index(catalogue, lookup, Path(tmp))
         try:
             speller = Speller.from_store(store) if spell else None
+            corrections = [speller.corrections(text) if speller is not None else {} for text, _ in queries]
+            query_vectors = spell_dense(encoder, [text for text, _ in queries], query_vectors, corrections)
             out = []
-            for (text, market), qv in tqdm(list(zip(queries, query_vectors, strict=True)), desc="candidates",
-                                           unit="query", disable=not progress, file=sys.stderr):
+            for (text, market), qv, fixes in tqdm(list(zip(queries, query_vectors, corrections, strict=True)),
+                                                  desc="candidates", unit="query", disable=not progress,
+                                                  file=sys.stderr):
                 hits = retrieve(store, qv, text, n, Filters(languages=(market, "en")), prefetch=prefetch, rrf_k=rrf_k,
-                                corrections=speller.corrections(text) if speller is not None else None)
+                                corrections=fixes)
                 out.append(CandidateList.from_hits(qv, hits))
             return out
         finally:
             store.close()
+
+
+def spell_dense(encoder: Encoder, texts: Sequence[str], vectors: np.ndarray,
+                corrections: Sequence[Mapping[str, str]]) -> np.ndarray:
+    """``vectors`` with each misspelt query's replaced by ``spelled_vector`` of it and its corrected text (one
+    batch for all of them), as the API does; the query language is detected from the text, as the API does
+    without a client hint."""
+    from model.langid import LanguageDetector
+
+    detector = LanguageDetector()
+    fixed = {i: t for i, (text, fixes) in enumerate(zip(texts, corrections, strict=True))
+             if fixes and (t := dense_correction(text, fixes, detector.detect(text).language)) is not None}
+    if not fixed:
+        return vectors
+    out = np.array(vectors, dtype=np.float32, copy=True)
+    for i, v in zip(fixed, encoder.encode(list(fixed.values()), kind="query"), strict=True):
+        out[i] = spelled_vector(out[i], v)
+    return out
 
 
 def _variant(text: str, language: str, rng: random.Random, glosser) -> str | None:

@@ -92,3 +92,19 @@ def test_an_encoder_error_fails_its_batch_only(encoder) -> None:
         return await batcher.encode("fine")
 
     assert asyncio.run(run()).shape == (4,)
+
+
+def test_texts_of_one_request_reach_the_encoder_together(encoder) -> None:
+    """A misspelt query and its correction are one batch (two rows run side by side), not two calls in a row;
+    cached texts are not encoded again."""
+    enc, batcher = encoder
+    enc.gate.set()
+
+    async def run():
+        together = await batcher.encode_many(["quạt trắgn", "quạt trắng"])
+        again = await batcher.encode_many(["quạt trắng", "giày"])
+        return together, again
+
+    together, again = asyncio.run(run())
+    assert enc.calls == [["quạt trắgn", "quạt trắng"], ["giày"]]
+    assert np.array_equal(together[1], again[0]) and len(again) == 2

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 
+from model.lasr.candidates import spelled_vector
 from tests.conftest import app_client
 
 
@@ -93,4 +95,14 @@ def test_a_misspelt_word_is_reported_and_matched_lexically(client, searcher) -> 
     assert body["spelling"] == {"bluetoth": "bluetooth"}
     assert any("lexical_score" in r and "bluetooth" in r["title"].lower() for r in body["results"])
     assert _search(client, query="tai nghe bluetooth", rerank=False)["spelling"] == {}  # nothing to correct
-    assert _search(client, query="tai nghe bluetoth", hybrid=False, rerank=False)["spelling"] == {}  # no lexical side
+    # the dense side takes the correction too: the mean direction of the query as typed and as corrected
+    # ("bluetoth" would not show it: Arca's gloss view already reads it as "bluetooth")
+    query = "adiddas"
+    dense = _search(client, query=query, hybrid=False, rerank=False, k=10)
+    assert dense["spelling"] == {"adiddas": "adidas"}
+    typed, fixed = searcher.encoder.encode([query, "adidas"], kind="query")
+    expected = searcher.store.search(spelled_vector(typed, fixed), 10)
+    assert [r["id"] for r in dense["results"]] == [h.id for h in expected]
+    scores = np.array([r["score"] for r in dense["results"]])
+    assert np.allclose(scores, [h.score for h in expected], atol=1e-5)
+    assert not np.allclose(scores, [h.score for h in searcher.store.search(typed, 10)], atol=1e-3)  # not as typed

@@ -234,3 +234,27 @@ def test_a_misspelt_brand_still_matches_lexically(hybrid_stores, engine) -> None
     assert all(h.lexical is None for h in plain)  # the typo alone matches nothing lexically
     adidas = {h.payload["title"] for h in fixed if h.lexical is not None}
     assert adidas == {"Sepatu Lari Pria Adidas Hitam", "Kasut Sukan Wanita Adidas Putih"}
+
+
+def test_the_dense_side_encodes_the_corrected_query_unless_romanised() -> None:
+    from model.lexical import corrected_text, dense_correction
+
+    assert corrected_text("Quạt đứng TRẮGN", {"trắgn": "trắng"}) == "Quạt đứng trắng"
+    assert corrected_text("desks desk", {"desk": "disk"}) == "desks disk"  # whole words where there are words
+    assert corrected_text("รองเท้าสีดาํ", {"สีดาํ": "สีดำ"}) == "รองเท้าสีดำ"  # Thai: no spaces, inside the run
+    assert dense_correction("tai nghe bluetoth", {"bluetoth": "bluetooth"}, "vi") == "tai nghe bluetooth"
+    assert dense_correction("tai nghe bluetooth", {}, "vi") is None  # nothing to correct
+    # a Latin-script query in a market written in its own script is romanised: its unknown words are
+    # transliterations, and their nearest indexed words are English look-alikes
+    assert dense_correction("rong thao nang", {"thao": "that"}, "th") is None
+    assert dense_correction("joota kaala", {"joota": "boot"}, "ur") is None
+    assert dense_correction("রং নীলl", {"নীলl": "নীল"}, "bn") == "রং নীল"  # native script: corrected
+    assert dense_correction("klong plastic", {"klong": "long"}, None) == "long plastic"  # unknown language
+
+
+def test_spelled_vector_is_the_unit_mean_direction() -> None:
+    from model.lasr.candidates import spelled_vector
+
+    a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+    assert np.allclose(spelled_vector(a, b), [2**-0.5, 2**-0.5])
+    assert np.allclose(spelled_vector(a, a), a)
