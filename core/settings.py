@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         True, description="Lexical side: a query word the index never saw (4+ letters) also matches the most "
         "frequent indexed word one edit away.",
     )
+    spell_dense: bool = Field(
+        True, description="With spelling correction on, a misspelt query's corrected text is also encoded (same "
+        "batch) and the dense side searches with the mean direction of the two; false = the dense side sees the "
+        "query as typed (one encoder pass fewer for misspelt queries).",
+    )
     lasr_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "lasr.pt")
     rerank_candidates: int = Field(50, ge=1, le=200, description="Fused candidates LaSR rescores (N).")
     prefetch: int = Field(50, ge=1, le=1000, description="Dense and lexical candidates fetched before fusion.")

@@ -171,7 +171,8 @@ class Searcher:
         # beside the encoder); a misspelt query's corrected text is encoded in the same batch as the query
         speller = self.latest_speller()
         spelling = speller.corrections(req.query) if speller is not None else {}
-        corrected = dense_correction(req.query, spelling, detection.language)
+        corrected = (dense_correction(req.query, spelling, detection.language, req.languages or ())
+                     if self.settings.spell_dense else None)
         texts = [req.query] if corrected is None else [req.query, corrected]
         # the encoder thread starts at once; the version check overlaps it
         encoding = asyncio.ensure_future(self.queries.encode_many(texts))

@@ -58,6 +58,7 @@ def candidate_lists(
     rrf_k: int,
     progress: bool = True,
     spell: bool = True,
+    spell_dense_side: bool = True,
 ) -> list[CandidateList]:
     """The hybrid top-``n`` for each (text, market) query, from a throwaway Edge index of ``catalogue`` (with that
     index's spelling corrections on the lexical side when ``spell``, as the API does)."""
@@ -69,7 +70,8 @@ def candidate_lists(
         try:
             speller = Speller.from_store(store) if spell else None
             corrections = [speller.corrections(text) if speller is not None else {} for text, _ in queries]
-            query_vectors = spell_dense(encoder, [text for text, _ in queries], query_vectors, corrections)
+            if spell_dense_side:
+                query_vectors = spell_dense(encoder, queries, query_vectors, corrections)
             out = []
             for (text, market), qv, fixes in tqdm(list(zip(queries, query_vectors, corrections, strict=True)),
                                                   desc="candidates", unit="query", disable=not progress,
@@ -82,16 +84,16 @@ def candidate_lists(
             store.close()
 
 
-def spell_dense(encoder: Encoder, texts: Sequence[str], vectors: np.ndarray,
+def spell_dense(encoder: Encoder, queries: Sequence[tuple[str, str]], vectors: np.ndarray,
                 corrections: Sequence[Mapping[str, str]]) -> np.ndarray:
-    """``vectors`` with each misspelt query's replaced by ``spelled_vector`` of it and its corrected text (one
-    batch for all of them), as the API does; the query language is detected from the text, as the API does
-    without a client hint."""
+    """``vectors`` with each misspelt (text, market) query's replaced by ``spelled_vector`` of it and its corrected
+    text (one batch for all of them), as the API does for a search filtered to the market; the query language is
+    detected from the text, as the API does without a client hint."""
     from model.langid import LanguageDetector
 
     detector = LanguageDetector()
-    fixed = {i: t for i, (text, fixes) in enumerate(zip(texts, corrections, strict=True))
-             if fixes and (t := dense_correction(text, fixes, detector.detect(text).language)) is not None}
+    fixed = {i: t for i, ((text, market), fixes) in enumerate(zip(queries, corrections, strict=True))
+             if fixes and (t := dense_correction(text, fixes, detector.detect(text).language, (market,))) is not None}
     if not fixed:
         return vectors
     out = np.array(vectors, dtype=np.float32, copy=True)

@@ -249,7 +249,8 @@ def test_the_dense_side_encodes_the_corrected_query_unless_romanised() -> None:
     assert dense_correction("rong thao nang", {"thao": "that"}, "th") is None
     assert dense_correction("joota kaala", {"joota": "boot"}, "ur") is None
     assert dense_correction("রং নীলl", {"নীলl": "নীল"}, "bn") == "রং নীল"  # native script: corrected
-    assert dense_correction("klong plastic", {"klong": "long"}, None) == "long plastic"  # unknown language
+    assert dense_correction("klong plastic", {"klong": "long"}, None) == "long plastic"  # unknown language...
+    assert dense_correction("klong plastic", {"klong": "long"}, None, ("th", "en")) is None  # ...in a Thai market
 
 
 def test_spelled_vector_is_the_unit_mean_direction() -> None:
