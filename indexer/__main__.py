@@ -111,7 +111,8 @@ def _run(args: argparse.Namespace, settings, status):
     from indexer.job import reindex
     from model.loader import load_encoder
 
-    encoder = load_encoder(settings)
+    # the indexer encodes passages only: no int8 query graph to build or hold
+    encoder = load_encoder(settings.model_copy(update={"query_precision": "fp32"}))
     store = open_store(settings)
     try:
         return reindex(
