@@ -61,7 +61,8 @@ def candidate_lists(
     spell_dense_side: bool = True,
 ) -> list[CandidateList]:
     """The hybrid top-``n`` for each (text, market) query, from a throwaway Edge index of ``catalogue`` (with that
-    index's spelling corrections on the lexical side when ``spell``, as the API does)."""
+    index's spelling corrections on the lexical side when ``spell``, and on the dense side too when
+    ``spell_dense_side`` (``spell_dense``), as the API does)."""
     from tqdm import tqdm
 
     lookup = LookupEncoder(encoder.fingerprint, encoder.model_id, passages, passage_vectors)
