@@ -166,23 +166,27 @@ class Searcher:
         s = self.settings
         hybrid = s.hybrid if req.hybrid is None else req.hybrid
         rerank = (s.rerank if req.rerank is None else req.rerank) and self.reranker is not None
-        detection = self.detector.detect(req.query, req.query_language)
         # spelling from the vocabulary of the version serving now (or a moment ago: the version check runs
         # beside the encoder); a misspelt query's corrected text is encoded in the same batch as the query
         speller = self.latest_speller()
         spelling = speller.corrections(req.query) if speller is not None else {}
-        corrected = (dense_correction(req.query, spelling, detection.language, req.languages or ())
-                     if self.settings.spell_dense else None)
+        detection, corrected = None, None
+        if spelling and s.spell_dense:  # whether it is romanised needs the language first
+            detection = self.detector.detect(req.query, req.query_language)
+            corrected = dense_correction(req.query, spelling, detection.language, req.languages or ())
         texts = [req.query] if corrected is None else [req.query, corrected]
-        # the encoder thread starts at once; the version check overlaps it
+        # the encoder thread starts now; the version check and language detection overlap it
         encoding = asyncio.ensure_future(self.queries.encode_many(texts))
         try:
             version = await self.serving_version()
+            if detection is None:
+                detection = self.detector.detect(req.query, req.query_language)
             vectors = await encoding
         finally:
             encoding.cancel()  # no-op once done; else the encoder thread skips it
             if encoding.done() and not encoding.cancelled():
                 encoding.exception()  # seen: no "exception never retrieved" when the version check failed first
+        assert detection is not None  # detected before the encoder was awaited
         self.speller(version)  # a version that just started serving gets its vocabulary built
         vector = vectors[0] if corrected is None else spelled_vector(vectors[0], vectors[1])
         filters = Filters(
