@@ -56,6 +56,9 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+SEQUENTIAL_TOKENIZE_MAX = 8  # texts; more go through the tokenizer's parallel encode_batch
+
+
 class BaseEncoder:
     """``Encoder`` over the materialised multilingual-e5-small; ``.model`` / ``.tokenizer`` are plain transformers.
 
@@ -122,8 +125,13 @@ class BaseEncoder:
         )
 
     def token_ids(self, texts: Sequence[str], kind: Kind) -> list[list[int]]:
-        """Token ids (prefix and specials included, truncated to ``max_seq_len``), unpadded."""
-        return [e.ids for e in self._fast.encode_batch(with_prefix(texts, kind))]
+        """Token ids (prefix and specials included, truncated to ``max_seq_len``), unpadded. A few texts (a query
+        and its views) are tokenised one by one: ``encode_batch`` hands them to the tokenizer's thread pool, whose
+        wake-ups on two busy cores put a tail on every search for no gain on four short texts."""
+        prefixed = with_prefix(texts, kind)
+        if len(prefixed) <= SEQUENTIAL_TOKENIZE_MAX:
+            return [self._fast.encode(t).ids for t in prefixed]
+        return [e.ids for e in self._fast.encode_batch(prefixed)]
 
     def collate(self, ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
         """Right-pad to the longest sequence; a lone or equal-length batch gets no mask (no padding work at all)."""

@@ -212,3 +212,14 @@ def test_unpadded_fast_path_is_the_transformers_forward(base_encoder) -> None:
         fast = base_encoder._forward_unpadded(batch["input_ids"])
         ref = base_encoder.model(**batch).last_hidden_state
     torch.testing.assert_close(fast, ref, rtol=0, atol=1e-6)
+
+
+def test_few_and_many_texts_tokenise_alike(base_encoder) -> None:
+    """A query's few texts go one by one, a batch through the parallel encode_batch: the same ids either way."""
+    from model.base_encoder import SEQUENTIAL_TOKENIZE_MAX
+
+    texts = ["giày thể thao nam", "รองเท้าวิ่ง", "جوتے مردانہ", "iPhone 15 case", "x " * 300] * 4
+    many = base_encoder.token_ids(texts, "query")
+    assert len(texts) > SEQUENTIAL_TOKENIZE_MAX
+    few = [ids for i in range(0, len(texts), 4) for ids in base_encoder.token_ids(texts[i:i + 4], "query")]
+    assert few == many and max(map(len, many)) == base_encoder.max_seq_len  # truncation applies on both paths
