@@ -123,8 +123,8 @@ def quantize_trunk(src: Path, dst: Path) -> Path:
     """Write the int8 query graph of ``src`` (``INT8_RECIPE``) at ``dst``, atomically.
 
     Queries are a few tokens long and the matrix products dominate: int8 weights with dynamically quantised
-    activations take 35-45 % off a single query's trunk time on AVX2. The first layer stays fp32: quantising it
-    alone cost most of the agreement with the fp32 vectors (worst cosine 0.974 → 0.993 on dev queries).
+    activations take a third off a single query's encoding on AVX2 (``bench.encoder_runtime``). The first layer
+    stays fp32: of the variants compared, quantising it was what cost the agreement with the fp32 vectors.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
