@@ -141,7 +141,8 @@ def quantize_trunk(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _session(path: Path):
+def cpu_session(path: Path):
+    """A single-threaded ONNX Runtime CPU session over the graph at ``path``, graph optimisations on."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -164,16 +165,15 @@ class OnnxTrunk:
     (the int8 graph of ``quantize_trunk``), trading a bounded error on the query side only for latency.
     """
 
-    def __init__(self, path: Path, threads: int | None = None, query_path: Path | None = None,
-                 sessions: tuple[object, object | None] | None = None) -> None:
+    def __init__(self, path: Path, session, threads: int | None = None, query_path: Path | None = None,
+                 query_session=None) -> None:
+        """Sessions come from ``for_model`` (which builds the cached graphs); ``query_session`` None = queries run
+        the fp32 ``session`` too."""
         self.path = path
         self.query_path = query_path
         self.threads = max(1, threads or len(os.sched_getaffinity(0)))
-        if sessions is None:
-            sessions = (_session(path), _session(query_path) if query_path is not None else None)
-        self.session = sessions[0]
-        self.query_session = sessions[1] if sessions[1] is not None else self.session
-        self.query_precision: Precision = "int8" if sessions[1] is not None else "fp32"
+        self.session = session
+        self.query_session = query_session if query_session is not None else session
         self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="onnx") if self.threads > 1 else None
 
     @classmethod
@@ -182,13 +182,17 @@ class OnnxTrunk:
         """The cached export of ``model`` (keyed by ``fingerprint``), exported now if absent or unreadable; with
         ``query_precision="int8"`` also its cached int8 query graph, quantised now if absent or unreadable."""
         path = Path(cache_dir) / "onnx" / f"{export_key(fingerprint)}.onnx"
-        session = _cached_session(path, lambda: export_trunk(model, path), "exporting the encoder trunk")
+        session = cached_session(path, lambda: export_trunk(model, path), "exporting the encoder trunk")
         query_path, query_session = None, None
         if query_precision == "int8":
             query_path = path.with_name(f"{path.stem}-{hashlib.sha256(INT8_RECIPE.encode()).hexdigest()[:8]}.onnx")
-            query_session = _cached_session(query_path, lambda: quantize_trunk(path, query_path),
+            query_session = cached_session(query_path, lambda: quantize_trunk(path, query_path),
                                             "quantising the query trunk")
-        return cls(path, threads, query_path, (session, query_session))
+        return cls(path, session, threads, query_path, query_session)
+
+    @property
+    def query_precision(self) -> Precision:
+        return "int8" if self.query_session is not self.session else "fp32"
 
     def __call__(self, batch: Mapping[str, torch.Tensor], kind: str = "passage") -> torch.Tensor:
         session = self.query_session if kind == "query" else self.session
@@ -205,18 +209,18 @@ class OnnxTrunk:
         return torch.from_numpy(np.concatenate([first, *(f.result() for f in futures)]))
 
 
-def _cached_session(path: Path, build: Callable[[], object], what: str):
+def cached_session(path: Path, build: Callable[[], object], what: str):
     """A session over the cached graph at ``path``; built first (``build``) when absent, or when the file is
     damaged (a cache is rebuilt, never fatal)."""
     if path.is_file():
         try:
-            return _session(path)
+            return cpu_session(path)
         except Exception as exc:
             log.warning("ONNX cache %s unreadable (%s): writing it again", path, exc)
             path.unlink(missing_ok=True)
     log.info("%s to %s (once per model)", what, path)
     build()
-    return _session(path)
+    return cpu_session(path)
 
 
 def _run(session, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 from model.lasr.candidates import CandidateList
 from model.lasr.features import SCALARS, Batch
 from model.lasr.head import LaSR, LaSRConfig
-from model.runtime import Runtime, export_key, resolve_runtime
+from model.runtime import Runtime, cached_session, export_key, resolve_runtime
 
 
 class RerankerLoadError(RuntimeError):
@@ -41,16 +41,9 @@ class Reranker:
     def use_onnx(self, cache_dir: Path) -> None:
         """Score with ONNX Runtime (half the time of torch's per-op dispatch for one list of 50) from a graph
         exported once into ``cache_dir/onnx``; lists longer than the checkpoint's N still go through torch."""
-        import onnxruntime as ort
-
-
         path = Path(cache_dir) / "onnx" / f"lasr-{export_key(self.checkpoint_sha256)}-n{self.candidates}.onnx"
-        if not path.is_file():
-            export_head(self.model, path, self.candidates)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._session = cached_session(path, lambda: export_head(self.model, path, self.candidates),
+                                       "exporting the LaSR head")
 
     @classmethod
     def load(cls, path: Path, encoder_fingerprint: str) -> Reranker:
