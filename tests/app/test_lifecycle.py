@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -41,7 +42,18 @@ def test_new_version_is_served_without_restart(own_client, own_index, encoder, s
     assert own_client.get("/v1/info").json()["documents"] == 10
 
 
+def _until_ready(client, within_s: float = 60.0):
+    """/readyz polled the way an orchestrator's probe does: the spelling vocabulary is built in the background."""
+    deadline = time.monotonic() + within_s
+    while True:
+        r = client.get("/readyz")
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
+
+
 def test_store_gone_gives_503_then_recovers(own_client, own_index):
+    assert _until_ready(own_client).status_code == 200
     moved = own_index.index_dir.with_name("moved-away")
     own_index.index_dir.rename(moved)
     try:
@@ -52,7 +64,26 @@ def test_store_gone_gives_503_then_recovers(own_client, own_index):
     finally:
         moved.rename(own_index.index_dir)
     assert own_client.post("/v1/search", json={"query": "sepatu"}).status_code == 200
-    assert own_client.get("/readyz").status_code == 200
+    assert own_client.get("/readyz").status_code == 200  # same version: its vocabulary survived the outage
+
+
+def test_store_gone_before_the_first_vocabulary_recovers(own_index, encoder):
+    """The store vanishes while the start-up vocabulary is being built: once it is back, the first search
+    starts a new build and the service becomes ready again (CI once saw the build fail this way)."""
+    store = open_store(own_index, read_only=True)
+    moved = own_index.index_dir.with_name("moved-away")
+    own_index.index_dir.rename(moved)
+    try:
+        with app_client(own_index, encoder, store) as c:
+            assert c.get("/readyz").status_code == 503
+            moved.rename(own_index.index_dir)
+            assert c.post("/v1/search", json={"query": "sepatu"}).status_code == 200
+            r = _until_ready(c)
+            assert r.status_code == 200, r.json()
+    finally:
+        if moved.exists():
+            moved.rename(own_index.index_dir)
+        store.close()
 
 
 def test_unreachable_server_gives_503(encoder):
