@@ -65,8 +65,9 @@ def content_hash(product: Product, model_fingerprint: str) -> str:
 
 
 # what the indexer writes besides the catalogue's content; bumping it makes ``--if-stale`` build a new version
-# (incrementally: unchanged products keep their vectors). 2: Edge versions carry a memory-mapped dense table
-INDEX_LAYOUT = 2
+# (incrementally: unchanged products keep their vectors). 2: Edge versions carry a memory-mapped dense table;
+# 3: and a row table of product ids and languages (candidates without payload reads)
+INDEX_LAYOUT = 3
 
 
 def index_data_hash(catalogue_sha256: str) -> str:

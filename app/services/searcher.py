@@ -205,7 +205,8 @@ class Searcher:
             hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, spelling)
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)
-            hits = hits[: req.k]
+            # candidates carry what ranking needs; titles, prices… are read for the shown ones alone
+            hits = await self._store_call(self.store.with_display_fields, hits[: req.k])
         results = [self._result(h, rerank_scores.get(h.id), hybrid, req.explain) for h in hits]
         return SearchResponse(
             query=req.query, results=results, took_ms=round((time.perf_counter() - t0) * 1000, 2),

@@ -76,6 +76,8 @@ class Sparse:
 # bookkeeping stay in the engine (``retrieve`` returns the whole payload); converting them for 50 candidates per
 # query cost more than the engine's own search
 HIT_FIELDS: tuple[str, ...] = ("id", "language", "title", "category", "brand", "price", "currency")
+# what every hybrid candidate carries at least (the reranker's inputs); ``with_display_fields`` adds the rest
+CANDIDATE_FIELDS: tuple[str, ...] = ("id", "language")
 
 
 @dataclass
@@ -121,9 +123,14 @@ def validate_sparse(sparse: Sequence[Sparse] | None, n: int) -> Sequence[Sparse]
 
 
 
-def point_id(product_id: str) -> str:
+def point_uuid(product_id: str) -> uuid.UUID:
     """Qdrant point ids must be integers or UUIDs: derive a stable UUID from the product id."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lira:{product_id}"))
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"lira:{product_id}")
+
+
+def point_id(product_id: str) -> str:
+    """``point_uuid`` as the engines' APIs take it."""
+    return str(point_uuid(product_id))
 
 
 # Payload fields that get an index in every engine that supports payload indexes.
@@ -213,7 +220,8 @@ class VectorStore(abc.ABC):
     ) -> list[Hit]:
         """Dense top-``prefetch`` and lexical top-``prefetch`` (both filtered) fused by reciprocal rank fusion in
         the engine, top-k; hits carry ``dense`` and ``lexical`` scores (and vectors when ``with_vectors``). An empty
-        ``sparse`` (no terms) fuses the dense list alone."""
+        ``sparse`` (no terms) fuses the dense list alone. A hit's payload has at least CANDIDATE_FIELDS: pass the
+        hits to be shown through ``with_display_fields``."""
         if k < 1 or prefetch < 1:
             raise ValueError(f"k and prefetch must be at least 1, got {k} and {prefetch}")
         query = np.asarray(vector, dtype=np.float32)
@@ -233,6 +241,26 @@ class VectorStore(abc.ABC):
     ) -> tuple[list[Hit], list[Hit]]:
         """The engine's part of ``hybrid_search``, one round trip: the fused top-k with their dense vectors, and
         the lexical top-``prefetch`` (id and score; empty when ``sparse`` has no terms)."""
+
+    def with_display_fields(self, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` (from ``hybrid_search``) with every HIT_FIELDS field in their payloads, read for those that lack
+        them. A hit whose product is no longer in the serving version (it moved in between) is left out."""
+        missing = [h.id for h in hits if "title" not in h.payload]
+        if not missing:
+            return list(hits)
+        found = self._display_payloads(missing)
+        out = []
+        for h in hits:
+            if "title" not in h.payload:
+                if h.id not in found:
+                    continue
+                h.payload = {**{f: found[h.id][f] for f in HIT_FIELDS if f in found[h.id]}, **h.payload}
+            out.append(h)
+        return out
+
+    def _display_payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+        """Payloads of the serving version's products ``ids`` (at least HIT_FIELDS), by product id."""
+        return {p.id: p.payload for p in self.retrieve(ids)}
 
     @abc.abstractmethod
     def count(self, filters: Filters | None = None) -> int:

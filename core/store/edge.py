@@ -7,6 +7,7 @@ Layout under ``<index_dir>/<collection>/``::
     versions/<version>/            the Edge shard of one version
     versions/<version>/COMPLETE    written last by finalize(): a version without it is never served
     versions/<version>/dense.f32   the dense vectors again, raw float32 rows (row number in each point's ``_row``)
+    versions/<version>/rows.json   each row's product id and language, in row order
 
 A version is written once, by one indexer process, and never changes afterwards. So its shard runs without a
 write-ahead log: finalize() flushes it, a version killed before that is never served, and nothing holds the WAL's
@@ -16,6 +17,9 @@ The indexer only ever creates new version directories and the API only opens the
 ``dense.f32`` is memory-mapped by the API: a hybrid search that feeds the reranker reads its 50 candidates' vectors
 from there instead of having the engine turn each into a Python list (about half of such a query's cost). A version
 without the file (built before it existed) or with a file of the wrong size is served the slower way.
+``rows.json`` lets the hybrid query ask the engine for point ids and scores only: each candidate's product id and
+language come from the row its point id maps to, and the display fields are read for the shown results alone
+(``with_display_fields``): reading the payloads of all 50 candidates cost as much as the engine's fused search.
 
 qdrant_edge 0.9.0 holds the GIL for the whole of ``optimize()`` and of every query: HNSW builds belong in the
 indexer process, and concurrent searches in one API process run one at a time.
@@ -27,6 +31,7 @@ import json
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -48,6 +53,7 @@ from core.store.base import (
     StoreUnavailable,
     VectorStore,
     point_id,
+    point_uuid,
     stored_vector,
     validate_batch,
     validate_sparse,
@@ -57,6 +63,7 @@ from core.store.base import (
 POINTER = "CURRENT"
 MARKER = "COMPLETE"
 DENSE_FILE = "dense.f32"
+ROWS_FILE = "rows.json"
 ROW = "_row"  # payload key: the point's row in DENSE_FILE
 _DROPPING = ".dropping-"  # a version being deleted is renamed first, so a half-deleted one never looks whole
 
@@ -100,20 +107,26 @@ class _Serving(NamedTuple):
     shard: qe.EdgeShard
     dim: int
     dense: np.ndarray | None  # DENSE_FILE memory-mapped; None when absent or not the size the marker promises
+    rows: _RowTable | None  # ROWS_FILE; None likewise (or without ``dense``: then candidates read payloads)
 
 
 class _DenseRows:
-    """A version's DENSE_FILE while the indexer writes it: raw float32 rows appended batch after batch."""
+    """A version's DENSE_FILE while the indexer writes it (raw float32 rows appended batch after batch), and the
+    product id and language of each row for ROWS_FILE."""
 
     def __init__(self, path: Path) -> None:
         self._file = open(path, "wb")  # noqa: SIM115 - closed by finalize(), drop_version() or close()
         self.rows = 0
+        self.ids: list[str] = []
+        self.languages: list[str] = []
 
-    def append(self, vectors: np.ndarray) -> int:
+    def append(self, vectors: np.ndarray, ids: Sequence[str], languages: Sequence[str]) -> int:
         """Writes ``vectors``; returns the row number of the first."""
         first = self.rows
         self._file.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
         self.rows += len(vectors)
+        self.ids.extend(ids)
+        self.languages.extend(languages)
         return first
 
     def close(self, sync: bool = False) -> None:
@@ -121,6 +134,27 @@ class _DenseRows:
             self._file.flush()
             os.fsync(self._file.fileno())
         self._file.close()
+
+
+class _RowTable(NamedTuple):
+    """ROWS_FILE of a serving version: what a candidate needs without its payload."""
+
+    ids: list[str]
+    languages: list[str]
+    by_point: dict[uuid.UUID, int]  # point id → row (an id written twice maps to its newest row, as in the engine)
+
+
+def _load_rows(path: Path, rows: object) -> _RowTable | None:
+    """``path`` as a row table of ``rows`` rows, or None when absent, unreadable or not that size."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        ids, languages = data["ids"], data["languages"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(rows, int) or not isinstance(ids, list) or not isinstance(languages, list) \
+            or not len(ids) == len(languages) == rows:
+        return None
+    return _RowTable(ids, languages, {point_uuid(pid): row for row, pid in enumerate(ids)})
 
 
 def _edge_sparse(sparse: Sparse) -> qe.SparseVector:
@@ -229,7 +263,7 @@ class EdgeStore(VectorStore):
         arr = validate_batch(ids, vectors, payloads, dim)
         sparse = validate_sparse(sparse, len(ids))
         # an id written twice keeps its newest row: the payload (and its _row) is replaced with the point
-        first = self._dense_out[version].append(arr)
+        first = self._dense_out[version].append(arr, ids, [p.get("language", "") for p in payloads])
         points = []
         for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
             named: dict = {DENSE: vec}
@@ -246,6 +280,7 @@ class EdgeStore(VectorStore):
         shard, dim = self._writer(version)
         dense = self._dense_out.pop(version)
         dense.close(sync=True)
+        _atomic_write(self._dir(version) / ROWS_FILE, json.dumps({"ids": dense.ids, "languages": dense.languages}))
         shard.optimize()
         shard.flush()
         shard.close()
@@ -351,10 +386,12 @@ class EdgeStore(VectorStore):
         except Exception as exc:  # qdrant_edge raises bare Exception for every engine error
             raise StoreUnavailable(f"cannot open the shard of index version {version} at {path} ({exc}): "
                                    "re-run the indexer") from exc
-        return _Serving(version, shard, dim, _map_dense(path / DENSE_FILE, marker.get("dense_rows"), dim))
+        dense = _map_dense(path / DENSE_FILE, marker.get("dense_rows"), dim)
+        rows = _load_rows(path / ROWS_FILE, marker.get("dense_rows")) if dense is not None else None
+        return _Serving(version, shard, dim, dense, rows)
 
     def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
-        _, shard, dim, _ = self._open_serving()
+        _, shard, dim, _, _ = self._open_serving()
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
@@ -372,7 +409,7 @@ class EdgeStore(VectorStore):
     def _hybrid_query(
         self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
     ) -> tuple[list[Hit], list[Hit]]:
-        _, shard, dim, table = self._open_serving()
+        _, shard, dim, table, rows = self._open_serving()
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
         flt = edge_filter(filters)
@@ -381,22 +418,38 @@ class EdgeStore(VectorStore):
         if len(sparse):
             lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL)
             stages.append(qe.Prefetch(limit=prefetch, query=lexical_query, filter=flt))
-            lexical = qe.QueryRequest(limit=prefetch, query=lexical_query, filter=flt, with_payload=["id"])
+            lexical = qe.QueryRequest(limit=prefetch, query=lexical_query, filter=flt,
+                                      with_payload=False if rows is not None else ["id"])
+        if rows is not None:  # point ids and scores only: the row table has the rest
+            fields: list[str] | bool = False
+        else:
+            fields = [*HIT_FIELDS, ROW] if table is not None else list(HIT_FIELDS)
         fused = qe.QueryRequest(
-            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt,
-            with_payload=[*HIT_FIELDS, ROW] if table is not None else list(HIT_FIELDS),
+            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt, with_payload=fields,
             # the dense vector only (the sparse one would be converted for nothing), and only without the table
             with_vector=False if table is not None else [DENSE],
         )
         results = shard.query_batch(qe.QueryBatchRequest([fused] if lexical is None else [fused, lexical]))
+        lexical_hits = results[1] if lexical is not None else []
         # every ``.payload`` / ``.vector`` access converts from the engine's Rust objects: read each once
+        if rows is not None and table is not None:
+            found = [(rows.by_point[p.id], p.score) for p in results[0]]
+            vectors = np.array(table[[row for row, _ in found]]) if found else np.zeros((0, dim), np.float32)
+            hits = [Hit(rows.ids[row], score, {"id": rows.ids[row], "language": rows.languages[row]}, vector=vec)
+                    for (row, score), vec in zip(found, vectors, strict=True)]
+            return hits, [Hit(rows.ids[rows.by_point[p.id]], p.score) for p in lexical_hits]
         if table is not None:
             payloads = [(p.payload, p.score) for p in results[0]]
-            rows = table[[payload[ROW] for payload, _ in payloads]] if payloads else table[:0]
-            hits = [_hit(payload, score, row) for (payload, score), row in zip(payloads, np.array(rows), strict=True)]
+            at = table[[payload[ROW] for payload, _ in payloads]] if payloads else table[:0]
+            hits = [_hit(payload, score, row) for (payload, score), row in zip(payloads, np.array(at), strict=True)]
         else:
             hits = [_hit(p.payload, p.score, p.vector) for p in results[0]]
-        return hits, [Hit(p.payload["id"], p.score) for p in results[1]] if lexical is not None else []
+        return hits, [Hit(p.payload["id"], p.score) for p in lexical_hits]
+
+    def _display_payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+        shard = self._open_serving().shard
+        records = shard.retrieve([point_id(pid) for pid in ids], list(HIT_FIELDS), False)
+        return {r.payload["id"]: r.payload for r in records if r.payload and "id" in r.payload}
 
     def count(self, filters: Filters | None = None) -> int:
         shard = self._open_serving().shard

@@ -138,7 +138,8 @@ def test_a_typed_model_number_ranks_its_product_first_lexically(hybrid_stores, e
     zero[0] = 1.0  # a dense query that favours nothing in particular
     for text, want in [("Samsung Galaxy A54", "Samsung Galaxy A54 5G 128GB Black"),
                        ("iPhone 15", "Apple iPhone 15 128GB Pink")]:
-        hits = store.hybrid_search(zero, query_vector(text), 5, Filters(languages=("en",)), prefetch=PREFETCH)
+        hits = store.with_display_fields(
+            store.hybrid_search(zero, query_vector(text), 5, Filters(languages=("en",)), prefetch=PREFETCH))
         lexical = sorted((h for h in hits if h.lexical is not None), key=lambda h: -h.lexical)
         assert lexical[0].payload["title"] == want, [(h.payload["title"], h.lexical) for h in lexical]
 
@@ -157,7 +158,8 @@ def test_diacritic_free_vietnamese_matches_lexically(hybrid_stores) -> None:
     qv = np.zeros(DIM, dtype=np.float32)
     qv[1] = 1.0
     for store in hybrid_stores.values():
-        hits = store.hybrid_search(qv, query_vector("giay the thao nu"), 3, Filters(languages=("vi",)))
+        hits = store.with_display_fields(store.hybrid_search(qv, query_vector("giay the thao nu"), 3,
+                                                             Filters(languages=("vi",))))
         best = max((h for h in hits if h.lexical), key=lambda h: h.lexical)
         assert best.payload["title"].startswith("Giày thể thao nữ")
 
@@ -178,12 +180,62 @@ def test_hybrid_hits_carry_the_stored_vectors(hybrid_stores, corpus, engine) -> 
         assert h.dense == pytest.approx(float(vectors[ids.index(h.id)] @ qv), abs=1e-5)
         assert "_row" not in h.payload
     if engine == "edge":
-        assert store._open_serving().dense is not None  # the fast path is the one tested
+        serving = store._open_serving()
+        assert serving.dense is not None and serving.rows is not None  # the fast path is the one tested
 
 
-@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_candidates_carry_language_and_the_shown_ones_every_display_field(hybrid_stores, corpus) -> None:
+    """Edge reads a candidate's id and language from its row table, and the display fields of the shown hits
+    only; whatever each engine defers, the shown hits end up alike."""
+    ids, vectors, payloads, _ = corpus
+    qv = vectors[3]
+    shown = {}
+    for engine, store in hybrid_stores.items():
+        hits = store.hybrid_search(qv, query_vector("samsung galaxy a54"), 10, prefetch=PREFETCH, rrf_k=RRF_K)
+        for h in hits:
+            assert h.payload["id"] == h.id and h.payload["language"] == payloads[ids.index(h.id)]["language"]
+        if engine == "edge":
+            assert all(set(h.payload) == {"id", "language"} for h in hits)  # nothing else was read
+        full = store.with_display_fields(hits[:5])
+        assert [h.id for h in full] == [h.id for h in hits[:5]]
+        for h in full:
+            assert h.payload["title"] == payloads[ids.index(h.id)]["title"]
+            assert h.payload["price"] == payloads[ids.index(h.id)]["price"]
+            assert "_row" not in h.payload and "category_prefixes" not in h.payload
+        shown[engine] = {h.id: h.payload for h in full}
+    edge, local = shown["edge"], shown["local"]
+    for pid in edge.keys() & local.keys():
+        assert edge[pid] == local[pid]
+
+
+def test_display_fields_leave_out_a_product_gone_from_the_serving_version(tmp_path, corpus) -> None:
+    """The version moved between the search and the display read, without one of the candidates."""
+    from core.store.edge import EdgeStore
+
+    ids, vectors, payloads, sparse = corpus
+    store = EdgeStore(tmp_path, "products")
+    try:
+        for n, version in enumerate([IndexVersion.new("testmodel", "a1"), IndexVersion.new("testmodel", "a2")]):
+            keep = slice(0, None) if n == 0 else slice(1, None)  # the second version lacks ids[0]
+            store.create_version(version, DIM)
+            store.upsert(version, ids[keep], vectors[keep], payloads[keep], sparse[keep])
+            store.finalize(version)
+            if n == 0:
+                store.activate(version)
+                hits = store.hybrid_search(vectors[0], query_vector("samsung galaxy a54"), 5)
+                assert hits[0].id == ids[0]
+        store.activate(version)
+        shown = store.with_display_fields(hits)
+        assert [h.id for h in shown] == [h.id for h in hits[1:]]
+        assert all("title" in h.payload for h in shown)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing", "rows missing", "rows corrupt", "rows short"])
 def test_edge_without_a_usable_dense_table_reads_vectors_from_the_engine(tmp_path, corpus, damage) -> None:
-    from core.store.edge import DENSE_FILE, EdgeStore
+    """Served the slower way, from the engine's payloads (and vectors): same hits."""
+    from core.store.edge import DENSE_FILE, ROWS_FILE, EdgeStore
 
     ids, vectors, payloads, sparse = corpus
     store = EdgeStore(tmp_path, "products")
@@ -192,17 +244,27 @@ def test_edge_without_a_usable_dense_table_reads_vectors_from_the_engine(tmp_pat
     store.upsert(version, ids, vectors, payloads, sparse)
     store.finalize(version)
     table = tmp_path / "products" / "versions" / str(version) / DENSE_FILE
+    rows = table.with_name(ROWS_FILE)
     if damage == "truncated":
         table.write_bytes(table.read_bytes()[:1000])
-    else:
+    elif damage == "missing":
         table.unlink()
+    elif damage == "rows missing":
+        rows.unlink()
+    elif damage == "rows corrupt":
+        rows.write_text("{not json", encoding="utf-8")
+    else:
+        rows.write_text('{"ids": ["h000"], "languages": ["en"]}', encoding="utf-8")
     store.activate(version)
     try:
         hits = store.hybrid_search(vectors[5], query_vector("giày thể thao"), 10, with_vectors=True)
-        assert store._open_serving().dense is None
+        serving = store._open_serving()
+        assert serving.rows is None
+        assert (serving.dense is None) == (damage in {"truncated", "missing"})
         assert hits[0].id == ids[5]
         for h in hits:
             np.testing.assert_allclose(h.vector, vectors[ids.index(h.id)], atol=1e-5)
+            assert h.payload["title"] == payloads[ids.index(h.id)]["title"]  # read with the candidates
     finally:
         store.close()
 
@@ -229,8 +291,8 @@ def test_a_misspelt_brand_still_matches_lexically(hybrid_stores, engine) -> None
     qv = np.zeros(DIM, np.float32)
     qv[0] = 1.0  # a dense vector that prefers nothing in particular
     plain = store.hybrid_search(qv, query_vector("adiddas"), 5, prefetch=PREFETCH, rrf_k=RRF_K)
-    fixed = store.hybrid_search(qv, query_vector("adiddas", speller.corrections("adiddas")), 5, prefetch=PREFETCH,
-                                rrf_k=RRF_K)
+    fixed = store.with_display_fields(store.hybrid_search(
+        qv, query_vector("adiddas", speller.corrections("adiddas")), 5, prefetch=PREFETCH, rrf_k=RRF_K))
     assert all(h.lexical is None for h in plain)  # the typo alone matches nothing lexically
     adidas = {h.payload["title"] for h in fixed if h.lexical is not None}
     assert adidas == {"Sepatu Lari Pria Adidas Hitam", "Kasut Sukan Wanita Adidas Putih"}
