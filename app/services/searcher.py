@@ -121,13 +121,17 @@ class Searcher:
     def __post_init__(self) -> None:
         self.queries.on_batch = lambda seconds, n: self.metrics.observe_encode("query", seconds, n)
 
-    async def _store_call(self, fn: Callable[..., T], *args) -> T:
-        """Every store call goes through here: a time limit (a hung store is a 503, not a hung request) and a
-        latency observation per operation."""
+    async def _store_call(self, fn: Callable[..., T], *args, opens: bool = False) -> T:
+        """Every store call goes through here: a latency observation per operation, and off the event loop with a
+        time limit (a hung store is a 503, not a hung request), except the reads of a store whose reads are local
+        (``VectorStore.local_reads``: Edge), which run on the loop unless they may open a version (``opens``)."""
         outcome = "error"
         t0 = time.perf_counter()
         try:
-            result = await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=self.settings.store_timeout_s)
+            if self.store.local_reads and not opens:
+                result = fn(*args)
+            else:
+                result = await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=self.settings.store_timeout_s)
             outcome = "ok"
             return result
         except TimeoutError as exc:
@@ -145,7 +149,7 @@ class Searcher:
 
     async def serving_version(self) -> IndexVersion:
         try:
-            version = await self._store_call(self.store.current_version)
+            version = await self._store_call(self.store.open_current, opens=True)
         except StoreUnavailable:
             self.metrics.serving(None)
             raise

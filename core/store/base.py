@@ -166,6 +166,11 @@ class VectorStore(abc.ABC):
     """What the indexer writes through and the API reads through. Vectors are L2-normalised float32;
     scores are cosine similarities (higher is better)."""
 
+    # reads are in-process and sub-millisecond once ``open_current`` has opened the serving version: the API calls
+    # them on its event loop, where a worker thread's hand-off would cost more than the read (and, the engine
+    # being in-process, could not be timed out either)
+    local_reads: bool = False
+
     # ---- writing (indexer only) -------------------------------------------------------------
     @abc.abstractmethod
     def create_version(self, version: IndexVersion, dim: int) -> None:
@@ -203,6 +208,11 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def current_version(self) -> IndexVersion | None:
         """The serving version (re-read from the pointer / alias on every call), or None if none."""
+
+    def open_current(self) -> IndexVersion | None:
+        """``current_version``, with whatever the engine needs to search it opened now (Edge: the shard of a version
+        that just started serving), so that the reads after it find it open."""
+        return self.current_version()
 
     @abc.abstractmethod
     def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:

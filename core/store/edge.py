@@ -21,8 +21,9 @@ without the file (built before it existed) or with a file of the wrong size is s
 language come from the row its point id maps to, and the display fields are read for the shown results alone
 (``with_display_fields``): reading the payloads of all 50 candidates cost as much as the engine's fused search.
 
-qdrant_edge 0.9.0 holds the GIL for the whole of ``optimize()`` and of every query: HNSW builds belong in the
-indexer process, and concurrent searches in one API process run one at a time.
+qdrant_edge 0.9.0 holds the GIL for the whole of ``optimize()`` and for most of a shard load: HNSW builds belong in
+the indexer process, and the API opens a newly serving version's shard in ``open_current`` (which it runs off its
+event loop); searches are sub-millisecond in-process reads, which the API runs on its event loop (``local_reads``).
 """
 
 from __future__ import annotations
@@ -173,6 +174,8 @@ def _map_dense(path: Path, rows: object, dim: int) -> np.ndarray | None:
 
 class EdgeStore(VectorStore):
     """Versions as Edge shards on local disk; see the module docstring for the layout and its guarantees."""
+
+    local_reads = True
 
     def __init__(
         self,
@@ -358,6 +361,12 @@ class EdgeStore(VectorStore):
                 f"of a finished version under {self._versions_dir} into it, or re-run the indexer"
             )
         self._pointer_seen = (key, version)
+        return version
+
+    def open_current(self) -> IndexVersion | None:
+        version = self.current_version()
+        if version is not None:
+            self._open_serving()
         return version
 
     def _open_serving(self) -> _Serving:

@@ -116,3 +116,49 @@ def test_index_from_another_model_is_refused(own_index):
         assert r.status_code == 503 and "never mix" in r.json()["message"]
         assert c.get("/readyz").status_code == 503
     store.close()
+
+
+class _ThreadSpy:
+    """The real store, noting which thread each read ran on."""
+
+    def __init__(self, store, local_reads: bool) -> None:
+        self._store = store
+        self.local_reads = local_reads
+        self.threads: dict[str, set[str]] = {}
+
+    def __getattr__(self, name):
+        import threading
+
+        real = getattr(self._store, name)
+        if not callable(real):
+            return real
+
+        def spied(*args, **kwargs):
+            self.threads.setdefault(name, set()).add(threading.current_thread().name)
+            return real(*args, **kwargs)
+
+        spied.__name__ = name
+        return spied
+
+
+@pytest.mark.parametrize("local_reads", [True, False], ids=["local reads", "remote reads"])
+def test_local_reads_run_on_the_event_loop_and_version_opens_off_it(own_index, encoder, local_reads):
+    """Edge's reads are in-process and sub-millisecond: searched on the loop; opening a newly serving version's
+    shard (the slow part) happens in ``open_current``, in a worker thread. A remote store is read off the loop."""
+    store = open_store(own_index, read_only=True)
+    spy = _ThreadSpy(store, local_reads)
+    try:
+        with app_client(own_index, encoder, spy) as c:
+            assert c.post("/v1/search", json={"query": "sepatu lari"}).status_code == 200
+            loop_thread = c.portal.call(_current_thread_name)
+    finally:
+        store.close()
+    assert loop_thread not in spy.threads["open_current"]
+    for read in ("hybrid_search", "with_display_fields"):
+        assert (spy.threads[read] == {loop_thread}) is local_reads, (read, spy.threads[read], loop_thread)
+
+
+async def _current_thread_name() -> str:
+    import threading
+
+    return threading.current_thread().name

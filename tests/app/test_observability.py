@@ -100,7 +100,9 @@ def test_one_json_access_line_per_request_without_the_key(indexed_settings, sear
 
 
 class _HungStore:
-    """A store that never answers in time."""
+    """A (remote) store that never answers in time."""
+
+    local_reads = False
 
     def __getattr__(self, name):
         def hang(*args, **kwargs):
@@ -130,4 +132,4 @@ def test_every_store_path_has_a_time_limit(indexed_settings, searcher, path, tmp
         assert r.status_code == 200 and r.json()["serving_version"] is None
     else:
         assert r.status_code == 200 and _sample(r.text, "lira_index_ready") == 0.0
-        assert _sample(r.text, "lira_store_seconds_count", operation="current_version", outcome="timeout") == 1
+        assert _sample(r.text, "lira_store_seconds_count", operation="open_current", outcome="timeout") == 1
