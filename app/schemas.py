@@ -147,6 +147,11 @@ class SearchResponse(BaseModel):
         default_factory=dict,
         description="Query words the index never saw and the indexed words the lexical side also matched.",
     )
+    translations: list[str] = Field(
+        default_factory=list,
+        description="Market-language lexicon terms for the query's English product words, also matched lexically "
+        "(a search filtered to a market with `languages`).",
+    )
 
 
 class EncodeRequest(BaseModel):

@@ -353,6 +353,7 @@ def _hybrid_lists(run: CatalogueRun) -> list:
             run.catalogue_path, run.passages, run.vectors("arca", "passage"), run.encoders["arca"],
             [(q.text, q.language) for q in run.queries], run.vectors("arca", "query"), DEPTH, s.prefetch, s.rrf_k,
             progress=run.embedder.progress, spell=s.spell_correct, spell_dense_side=s.spell_dense,
+            translate=s.translate_queries,
         )
     return run._rankings["_hybrid"]  # type: ignore[return-value]
 

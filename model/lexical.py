@@ -25,7 +25,7 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -81,12 +81,15 @@ def document_vector(text: str) -> Sparse:
     return _sparse({i: tf * (K1 + 1) / (tf + norm) for i, tf in counts.items()})
 
 
-def query_vector(text: str, corrections: Mapping[str, str] | None = None) -> Sparse:
+def query_vector(text: str, corrections: Mapping[str, str] | None = None, expansions: Sequence[str] = ()) -> Sparse:
     """1 per distinct query term (the engine multiplies in IDF), plus the indexed words of ``corrections``
-    (``Speller.corrections`` of the same text); empty when the query has no terms."""
+    (``Speller.corrections`` of the same text) and the terms of ``expansions`` (``QueryTranslator.translations``);
+    empty when the query has no terms."""
     found = terms(text)
     if corrections:
         found += corrections.values()
+    for extra in expansions:
+        found += terms(extra)
     return _sparse(dict.fromkeys((term_id(t) for t in found), 1.0))
 
 

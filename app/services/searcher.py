@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -21,6 +21,7 @@ from model.encoder import Encoder
 from model.langid import LanguageDetector
 from model.lasr.candidates import CandidateList, retrieve, spelled_vector
 from model.lasr.reranker import Reranker
+from model.crosslingual import QueryTranslator, default_translator
 from model.lexical import Speller, dense_correction
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Searcher:
     reranker: Reranker | None = None
     detector: LanguageDetector = field(default_factory=LanguageDetector)
     reranker_error: str | None = None  # why reranking is unavailable, for /v1/info
+    translator: QueryTranslator = field(default_factory=default_translator)
     # the serving version's spelling vocabulary; rebuilt in the background when the version moves
     _speller: tuple[IndexVersion, Speller] | None = field(default=None, init=False, repr=False)
     _speller_pending: IndexVersion | None = field(default=None, init=False, repr=False)
@@ -193,6 +195,8 @@ class Searcher:
         assert detection is not None  # detected before the encoder was awaited
         self.speller(version)  # a version that just started serving gets its vocabulary built
         vector = vectors[0] if corrected is None else spelled_vector(vectors[0], vectors[1])
+        translations = (self.translator.translations(req.query, req.languages)
+                        if hybrid and s.translate_queries else [])
         filters = Filters(
             languages=tuple(req.languages) if req.languages else None,
             category=req.category,
@@ -206,7 +210,8 @@ class Searcher:
                 h.dense = h.score
         else:
             n = max(req.k, s.rerank_candidates) if rerank else req.k
-            hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, spelling)
+            hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, spelling,
+                                          translations)
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)
             # candidates carry what ranking needs; titles, prices… are read for the shown ones alone
@@ -217,14 +222,15 @@ class Searcher:
             index_version=str(version), model=self.encoder.model_id, query_language=detection.language,
             query_language_source=detection.method, hybrid=hybrid, reranked=rerank,
             reranker=self.reranker.model_id if rerank and self.reranker is not None else None, spelling=spelling,
+            translations=translations,
         )
 
     def hybrid_search(self, vector, text: str, n: int, filters: Filters, hybrid: bool, with_vectors: bool,
-                      corrections: Mapping[str, str] | None = None) -> list[Hit]:
+                      corrections: Mapping[str, str] | None = None, expansions: Sequence[str] = ()) -> list[Hit]:
         """``retrieve``, as training and evaluation call it, with this service's fusion settings."""
         s = self.settings
         return retrieve(self.store, vector, text, n, filters, prefetch=s.prefetch, rrf_k=s.rrf_k,
-                        with_vectors=with_vectors, hybrid=hybrid, corrections=corrections)
+                        with_vectors=with_vectors, hybrid=hybrid, corrections=corrections, expansions=expansions)
 
     def _rerank(self, vector, hits: list[Hit], language: str | None) -> tuple[list[Hit], dict[str, float]]:
         """LaSR over the top ``rerank_candidates``; anything beyond keeps its fused order after them."""

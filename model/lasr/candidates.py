@@ -28,11 +28,13 @@ def retrieve(
     with_vectors: bool = True,
     hybrid: bool = True,
     corrections: Mapping[str, str] | None = None,
+    expansions: Sequence[str] = (),
 ) -> list[Hit]:
     """The hybrid top-``n`` (dense top-``prefetch`` and lexical top-``prefetch`` fused in the engine); with
     ``hybrid=False`` the dense list alone goes through the same fusion (so hits still carry vectors and scores).
-    ``corrections``: the index's spelling corrections of ``text`` (``Speller.corrections``) join the lexical query."""
-    sparse = query_vector(text, corrections) if hybrid else NO_TERMS
+    ``corrections``: the index's spelling corrections of ``text`` (``Speller.corrections``) join the lexical query,
+    as do ``expansions``: market-language terms of its English words (``QueryTranslator.translations``)."""
+    sparse = query_vector(text, corrections, expansions) if hybrid else NO_TERMS
     return store.hybrid_search(vector, sparse, n, filters, prefetch=max(prefetch, n), rrf_k=rrf_k,
                                with_vectors=with_vectors)
 

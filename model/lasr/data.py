@@ -22,6 +22,7 @@ import numpy as np
 from core.store.base import Filters
 from model.encoder import Encoder
 from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve, spelled_vector
+from model.crosslingual import TRANSLATION_VERSION, default_translator
 from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller, dense_correction
 
 
@@ -59,10 +60,12 @@ def candidate_lists(
     progress: bool = True,
     spell: bool = True,
     spell_dense_side: bool = True,
+    translate: bool = True,
 ) -> list[CandidateList]:
     """The hybrid top-``n`` for each (text, market) query, from a throwaway Edge index of ``catalogue`` (with that
     index's spelling corrections on the lexical side when ``spell``, and on the dense side too when
-    ``spell_dense_side`` (``spell_dense``), as the API does)."""
+    ``spell_dense_side`` (``spell_dense``), and with the market-language terms of English words when ``translate``,
+    as the API does)."""
     from tqdm import tqdm
 
     lookup = LookupEncoder(encoder.fingerprint, encoder.model_id, passages, passage_vectors)
@@ -70,6 +73,7 @@ def candidate_lists(
         store = build_index(catalogue, lookup, Path(tmp))
         try:
             speller = Speller.from_store(store) if spell else None
+            translator = default_translator() if translate else None
             corrections = [speller.corrections(text) if speller is not None else {} for text, _ in queries]
             if spell_dense_side:
                 query_vectors = spell_dense(encoder, queries, query_vectors, corrections)
@@ -77,8 +81,10 @@ def candidate_lists(
             for (text, market), qv, fixes in tqdm(list(zip(queries, query_vectors, corrections, strict=True)),
                                                   desc="candidates", unit="query", disable=not progress,
                                                   file=sys.stderr):
-                hits = retrieve(store, qv, text, n, Filters(languages=(market, "en")), prefetch=prefetch, rrf_k=rrf_k,
-                                corrections=fixes)
+                markets = (market, "en")
+                expansions = translator.translations(text, markets) if translator is not None else ()
+                hits = retrieve(store, qv, text, n, Filters(languages=markets), prefetch=prefetch, rrf_k=rrf_k,
+                                corrections=fixes, expansions=expansions)
                 out.append(CandidateList.from_hits(qv, hits))
             return out
         finally:
@@ -138,6 +144,7 @@ def prepare_examples(
         split, encoder.fingerprint, getattr(encoder, "query_signature", ""),
         report.sha256, hashlib.sha256(queries_path.read_bytes()).hexdigest(),
         n, prefetch, rrf_k, variants, seed, limit, LEXICAL_VERSION, SPELLER_VERSION if spell else None, 2,
+        TRANSLATION_VERSION,
     ]).encode()).hexdigest()[:16]
     path = cache_dir / f"examples-{split}-{key}.pkl"
     if path.exists():

@@ -106,3 +106,15 @@ def test_a_misspelt_word_is_reported_and_matched_lexically(client, searcher) -> 
     scores = np.array([r["score"] for r in dense["results"]])
     assert np.allclose(scores, [h.score for h in expected], atol=1e-5)
     assert not np.allclose(scores, [h.score for h in searcher.store.search(typed, 10)], atol=1e-3)  # not as typed
+
+
+def test_english_words_search_the_market_in_its_own_words(client) -> None:
+    """A shopper in the Vietnamese market types English: the lexicon's Vietnamese terms join the lexical query
+    and are reported; Vietnamese listings match lexically."""
+    body = _search(client, query="air fryer", languages=["vi"], k=5, explain=True, rerank=False)
+    assert "nồi chiên không dầu" in body["translations"]
+    top = body["results"][0]
+    assert top["language"] == "vi" and "Nồi Chiên Không Dầu" in top["title"] and top["lexical_score"] > 0
+    # no market, no translation; nor for words already in the market's language
+    assert _search(client, query="air fryer", k=5)["translations"] == []
+    assert _search(client, query="nồi chiên không dầu", languages=["vi"], k=5)["translations"] == []

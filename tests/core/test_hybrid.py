@@ -321,3 +321,22 @@ def test_spelled_vector_is_the_unit_mean_direction() -> None:
     a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
     assert np.allclose(spelled_vector(a, b), [2**-0.5, 2**-0.5])
     assert np.allclose(spelled_vector(a, a), a)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_english_words_match_market_titles_through_the_lexicon(hybrid_stores, engine) -> None:
+    """"sports shoes" finds the Vietnamese "Giày thể thao…" listing lexically once its vi terms join the query."""
+    from model.crosslingual import default_translator
+
+    store = hybrid_stores[engine]
+    qv = np.zeros(DIM, np.float32)
+    qv[0] = 1.0  # a dense vector that prefers nothing in particular
+    text, market = "sports shoes", ("vi", "en")
+    plain = store.hybrid_search(qv, query_vector(text), 5, Filters(languages=market), prefetch=PREFETCH)
+    assert all(h.lexical is None for h in plain)  # no English title says it, no Vietnamese word was typed
+    expansions = default_translator().translations(text, market)
+    assert expansions
+    expanded = store.with_display_fields(store.hybrid_search(
+        qv, query_vector(text, expansions=expansions), 5, Filters(languages=market), prefetch=PREFETCH))
+    matched = {h.payload["title"] for h in expanded if h.lexical is not None}
+    assert "Giày thể thao nữ Nike Air Zoom size 38" in matched
