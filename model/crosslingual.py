@@ -1,5 +1,5 @@
-"""Cross-lingual lexical expansion: English product words in a query, looked up in the product lexicon, add their
-market-language terms to the lexical side of the search.
+"""Cross-lingual lexical expansion: English (and romanised) product words in a query, looked up in the product
+lexicon, add their market-language terms to the lexical side of the search.
 
 A shopper in Vietnam who types "black vacuum cleaner" (or mixes "metal" into a Vietnamese query) is looking at a
 catalogue mostly written "máy hút bụi đen". The dense side bridges the languages through Arca; the lexical side
@@ -18,33 +18,46 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from model.arca.views import ENGLISH_STOPWORDS, _tokens, fold
+from model.arca.views import ENGLISH_STOPWORDS, _tokens, fold, script_of
 
 # bump when the expansion rules change (LaSR's cached training lists depend on them)
-TRANSLATION_VERSION = "tr1"
+TRANSLATION_VERSION = "tr2"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too
+ROMANISED = ("th", "ur", "bn")  # languages whose titles are in a non-Latin script but whose shoppers type Latin
 
 
 class QueryTranslator:
     """Greedy longest match of English lexicon phrases (canonical names and English synonyms, folded) in a query;
     each match gives every spelling the lexicon has for it in the target languages."""
 
-    def __init__(self, entries: Iterable[tuple[str, str, str]]) -> None:
-        """``entries``: (language, term, English) as ``model.arca.data.lexicon_entries`` gives them."""
+    def __init__(self, entries: Iterable[tuple[str, str, str]], romanised: bool = True) -> None:
+        """``entries``: (language, term, English) as ``model.arca.data.lexicon_entries`` gives them. ``romanised``:
+        the Latin spellings of Thai, Urdu and Bengali terms (how people type them: "rong thao wing", Roman Urdu,
+        Banglish) are looked up too, after the English ones, so a romanised query gains the native-script terms its
+        market's titles are written in."""
+        entries = list(entries)
         self._english: dict[tuple[str, ...], str] = {}
         self._terms: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        romanised_keys: list[tuple[str, str]] = []
         for lang, term, english in entries:
             canonical = fold(english)
             if not canonical:
                 continue
             for phrase in (canonical, fold(term)) if lang == "en" else (canonical,):
-                key = tuple(_tokens(phrase))
-                if key and not (len(key) == 1 and key[0] in ENGLISH_STOPWORDS):
-                    self._english.setdefault(key, canonical)
+                self._add(phrase, canonical)
             if lang != "en":
                 spellings = self._terms[canonical][lang]
                 if term not in spellings:
                     spellings.append(term)
+                if romanised and lang in ROMANISED and script_of(term) == "latin":
+                    romanised_keys.append((fold(term), canonical))
+        for phrase, canonical in romanised_keys:  # English spellings win a clash
+            self._add(phrase, canonical)
         self._longest = max(map(len, self._english), default=0)
+
+    def _add(self, phrase: str, canonical: str) -> None:
+        key = tuple(_tokens(phrase))
+        if key and not (len(key) == 1 and (key[0] in ENGLISH_STOPWORDS or len(key[0]) < 2)):
+            self._english.setdefault(key, canonical)
 
     def english_phrases(self, text: str) -> list[str]:
         """The canonical English of the lexicon phrases in ``text``, longest match first, left to right."""

@@ -17,11 +17,11 @@ from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
 from core.store.base import Filters, Hit, IndexVersion, StoreUnavailable, VectorStore
+from model.crosslingual import QueryTranslator, default_translator
 from model.encoder import Encoder
 from model.langid import LanguageDetector
 from model.lasr.candidates import CandidateList, retrieve, spelled_vector
 from model.lasr.reranker import Reranker
-from model.crosslingual import QueryTranslator, default_translator
 from model.lexical import Speller, dense_correction
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from core.store.base import Filters
+from model.crosslingual import TRANSLATION_VERSION, default_translator
 from model.encoder import Encoder
 from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve, spelled_vector
-from model.crosslingual import TRANSLATION_VERSION, default_translator
 from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller, dense_correction
 
 

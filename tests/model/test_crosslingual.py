@@ -41,3 +41,13 @@ def test_the_product_lexicon_translates_shopper_english() -> None:
     assert "máy hút bụi" in vi and "đen" in vi
     assert any(t.startswith("বই") or "বই" in t for t in tr.translations("recipe book", ["bn"]))
     assert tr.translations("xiaomi", ["vi"]) == []  # brands are matched as typed
+
+
+def test_romanised_spellings_bring_the_native_script_terms() -> None:
+    entries = [*ENTRIES, ("th", "rong thao wing", "running shoes"), ("ur", "kala", "black"), ("ur", "کالا", "black"),
+               ("th", "S", "S")]
+    tr = QueryTranslator(entries)
+    assert tr.translations("rong thao wing nike", ["th", "en"]) == ["รองเท้าวิ่ง", "rong thao wing"]
+    assert "کالا" in tr.translations("kala joota", ["ur"])
+    assert tr.english_phrases("size s") == []  # one-letter spellings are never keys
+    assert QueryTranslator(entries, romanised=False).translations("rong thao wing", ["th"]) == []
