@@ -11,7 +11,8 @@ Terms come from ``model.bm25.tokenize`` (Thai segmented by PyThaiNLP, combining 
 
 On the query side only, a ``Speller`` built from the serving index's own words adds, for a query word the index
 has never seen (4+ letters, no digit), the most frequent indexed word one edit away (SymSpell, Damerau-OSA:
-"trắgn" → "trắng", "tabllet" → "tablet"); the typed word stays too, so nothing is lost when it was right.
+"trắgn" → "trắng", "tabllet" → "tablet"); the typed word stays too, so nothing is lost when it was right. A Thai
+run between spaces is also looked up whole ("สเีทา" → "สีเทา"): a typo inside one breaks the segmentation.
 The dense side uses the same corrections (``dense_correction``): the corrected query is encoded too and the two
 directions averaged.
 
@@ -82,19 +83,18 @@ def document_vector(text: str) -> Sparse:
 
 
 def query_vector(text: str, corrections: Mapping[str, str] | None = None, expansions: Sequence[str] = ()) -> Sparse:
-    """1 per distinct query term (the engine multiplies in IDF), plus the indexed words of ``corrections``
-    (``Speller.corrections`` of the same text) and the terms of ``expansions`` (``QueryTranslator.translations``);
-    empty when the query has no terms."""
+    """1 per distinct query term (the engine multiplies in IDF), plus the terms of the indexed words of
+    ``corrections`` (``Speller.corrections`` of the same text) and of ``expansions``
+    (``QueryTranslator.translations``); empty when the query has no terms."""
     found = terms(text)
-    if corrections:
-        found += corrections.values()
-    for extra in expansions:
+    for extra in [*(corrections or {}).values(), *expansions]:
         found += terms(extra)
     return _sparse(dict.fromkeys((term_id(t) for t in found), 1.0))
 
 
 # bump when the speller's rules change (LaSR's cached training lists depend on them)
-SPELLER_VERSION = "sp3"  # sp2: the dense side also encodes the corrected query; sp3: romanised by market too
+SPELLER_VERSION = "sp4"  # sp2: the dense side also encodes the corrected query; sp3: romanised by market too;
+# sp4: Thai runs between spaces are corrected whole, and a correction adds its terms (a Thai run is several)
 SPELL_MIN_LEN = 4  # dev nDCG@10 of hybrid+LaSR: 80.2 without, 80.59 from 5 letters, 80.68 from 4
 SPELL_MAX_EDITS = 1
 TEXT_FIELDS = ("title", "brand", "description")  # what Product.passage_text() is made of
@@ -115,11 +115,12 @@ class Speller:
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> Speller:
-        """The vocabulary of ``texts`` (document frequency of every token and of its diacritic-folded form)."""
+        """The vocabulary of ``texts``: document frequency of every token and of its diacritic-folded form, and of
+        every Thai run between spaces (``thai_runs``)."""
         df: Counter[str] = Counter()
         for text in texts:
             words = set(tokenize(text))
-            df.update(words | {_fold(w) for w in words})
+            df.update(words | {_fold(w) for w in words} | set(thai_runs(text)))
         return cls(df)
 
     @classmethod
@@ -134,7 +135,7 @@ class Speller:
         from symspellpy import Verbosity
 
         out: dict[str, str] = {}
-        for word in tokenize(text):
+        for word in [*tokenize(text), *thai_runs(text)]:
             if word in out or not _correctable(word) or word in self._known or _fold(word) in self._known:
                 continue
             for form in dict.fromkeys((word, _fold(word))):
@@ -152,8 +153,9 @@ OWN_SCRIPT_LANGUAGES = frozenset({"th", "ur", "bn"})
 
 
 def corrected_text(text: str, corrections: Mapping[str, str]) -> str:
-    """``text`` (NFKC) with each corrected word (as ``Speller.corrections`` found it, casefolded) replaced."""
-    text = unicodedata.normalize("NFKC", text)
+    """``text`` (NFC, as ``tokenize`` reads it) with each corrected word (as ``Speller.corrections`` found it, in
+    lower case) replaced."""
+    text = unicodedata.normalize("NFC", text)
     for typed, fixed in corrections.items():
         # a whole word where words are delimited; inside the run of letters for scripts without spaces (Thai)
         whole = re.compile(rf"(?<!\w){re.escape(typed)}(?!\w)", re.IGNORECASE)
@@ -176,6 +178,15 @@ def dense_correction(text: str, corrections: Mapping[str, str], language: str | 
         return None
     fixed = corrected_text(text, corrections)
     return fixed if fixed != text else None
+
+
+def thai_runs(text: str) -> list[str]:
+    """The Thai-script runs of ``text`` between spaces (NFC, lower case, as ``tokenize`` sees them): Thai writes a phrase without spaces, so
+    a typo inside one ("หุ่นยน์ดูดฝุ่น", "สีีดำ") breaks PyThaiNLP's segmentation into fragments no word-level
+    correction can repair, while the whole run is one edit from a run the catalogue's titles contain."""
+    from model.arca.views import script_of
+
+    return [run for run in unicodedata.normalize("NFC", text).lower().split() if script_of(run) == "thai"]
 
 
 def _correctable(word: str) -> bool:

@@ -340,3 +340,21 @@ def test_english_words_match_market_titles_through_the_lexicon(hybrid_stores, en
         qv, query_vector(text, expansions=expansions), 5, Filters(languages=market), prefetch=PREFETCH))
     matched = {h.payload["title"] for h in expanded if h.lexical is not None}
     assert "Giày thể thao nữ Nike Air Zoom size 38" in matched
+
+
+def test_a_typo_inside_a_thai_run_is_corrected_whole() -> None:
+    """Thai has no spaces: a typo splits PyThaiNLP's segmentation into fragments, so the run between spaces is
+    corrected whole, against the runs of the catalogue's titles, and its terms join the lexical query."""
+    from model.lexical import Speller, corrected_text, terms, thai_runs
+
+    titles = ["หุ่นยนต์ดูดฝุ่น Xiaomi สีเทา", "รองเท้าคัชชู หนังแท้ สีดำ", "โทรศัพท์ Samsung Galaxy A54 สีดำ"]
+    speller = Speller.from_texts(titles)
+    assert thai_runs("หุ่นยนต์ดูดฝุ่น Xiaomi สีเทา") == ["หุ่นยนต์ดูดฝุ่น", "สีเทา"]
+    fixes = speller.corrections("หุ่นยนต์ดูดฝุ่น สเีทา")  # a swapped vowel
+    assert fixes == {"สเีทา": "สีเทา"}
+    assert speller.corrections("รองท้าคัชชู สีีดำ") == {"รองท้าคัชชู": "รองเท้าคัชชู", "สีีดำ": "สีดำ"}
+    assert corrected_text("รองท้าคัชชู สีีดำ", speller.corrections("รองท้าคัชชู สีีดำ")) == "รองเท้าคัชชู สีดำ"
+    sparse = query_vector("หุ่นยนต์ดูดฝุ่น สเีทา", fixes)
+    assert set(map(int, query_vector("สีเทา").indices)) <= set(map(int, sparse.indices))  # the run's own terms
+    assert terms("สีเทา")  # (not the run as one unindexed term)
+    assert speller.corrections("หุ่นยนต์ดูดฝุ่น สีเทา") == {}  # nothing to fix
