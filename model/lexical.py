@@ -181,9 +181,9 @@ def dense_correction(text: str, corrections: Mapping[str, str], language: str | 
 
 
 def thai_runs(text: str) -> list[str]:
-    """The Thai-script runs of ``text`` between spaces (NFC, lower case, as ``tokenize`` sees them): Thai writes a phrase without spaces, so
-    a typo inside one ("หุ่นยน์ดูดฝุ่น", "สีีดำ") breaks PyThaiNLP's segmentation into fragments no word-level
-    correction can repair, while the whole run is one edit from a run the catalogue's titles contain."""
+    """The Thai-script runs of ``text`` between spaces (NFC, lower case, as ``tokenize`` sees them). Thai writes a
+    phrase without spaces, so a typo inside one ("หุ่นยน์ดูดฝุ่น", "สีีดำ") breaks PyThaiNLP's segmentation into
+    fragments no word-level correction can repair, while the whole run is one edit from a run in the titles."""
     from model.arca.views import script_of
 
     return [run for run in unicodedata.normalize("NFC", text).lower().split() if script_of(run) == "thai"]
