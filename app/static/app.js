@@ -206,9 +206,13 @@ function showResults(data, body, roundTripMs) {
   // words the index never saw, and what they were also matched as ("bluetoth" → "bluetooth")
   const fixes = Object.entries(data.spelling ?? {}).map(([typed, indexed]) => `${typed} → ${indexed}`);
   const spelling = fixes.length ? ` · also matched ${fixes.join(", ")}` : "";
+  // the market's own words for the query's English (or romanised) product words ("air fryer" → "nồi chiên không dầu")
+  const terms = data.translations ?? [];
+  const shownTerms = terms.slice(0, 4).join(", ") + (terms.length > 4 ? ", …" : "");
+  const translated = terms.length ? ` · also searched as ${shownTerms}` : "";
   statusLine.textContent = n
-    ? `${n} ${n === 1 ? "product" : "products"} for “${data.query}”${detected}${spelling}`
-    : `No products match “${data.query}”${detected}${spelling}`;
+    ? `${n} ${n === 1 ? "product" : "products"} for “${data.query}”${detected}${spelling}${translated}`
+    : `No products match “${data.query}”${detected}${spelling}${translated}`;
   latency.textContent = `${data.took_ms.toFixed(1)} ms on the server · ${roundTripMs.toFixed(0)} ms round trip`;
   const filtered = body.languages || body.category || "min_price" in body || "max_price" in body;
   showMessage(n ? null : [el("strong", { textContent: `No products match “${data.query}”` }),

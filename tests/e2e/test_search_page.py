@@ -169,3 +169,14 @@ def test_a_misspelt_word_is_shown_with_its_match(page, live_server, screenshot):
     expect(page.get_by_role("status")).to_contain_text("also matched bluetoth → bluetooth")
     expect(page.locator("#results h3", has_text=re.compile("bluetooth", re.I)).first).to_be_visible()
     screenshot(page, "spelling")
+
+
+def test_english_words_in_a_market_show_the_market_words_searched(page, live_server, screenshot):
+    page.goto(live_server)
+    answered(page, lambda: page.locator("#q").fill("air fryer"))
+    expect(page.get_by_role("status")).not_to_contain_text("also searched as")  # no market chosen
+    answered(page, page.get_by_role("button", name="Vietnamese").click)
+    expect(page.get_by_role("status")).to_contain_text("also searched as")
+    expect(page.get_by_role("status")).to_contain_text("nồi chiên không dầu")
+    assert "vi" in shown(page, "dataset.language")
+    screenshot(page, "translations")
