@@ -19,10 +19,10 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from model.arca.views import ENGLISH_STOPWORDS, _tokens, fold, script_of
+from model.lexical import OWN_SCRIPT_LANGUAGES
 
 # bump when the expansion rules change (LaSR's cached training lists depend on them)
 TRANSLATION_VERSION = "tr2"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too
-ROMANISED = ("th", "ur", "bn")  # languages whose titles are in a non-Latin script but whose shoppers type Latin
 
 
 class QueryTranslator:
@@ -34,7 +34,6 @@ class QueryTranslator:
         the Latin spellings of Thai, Urdu and Bengali terms (how people type them: "rong thao wing", Roman Urdu,
         Banglish) are looked up too, after the English ones, so a romanised query gains the native-script terms its
         market's titles are written in."""
-        entries = list(entries)
         self._english: dict[tuple[str, ...], str] = {}
         self._terms: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         romanised_keys: list[tuple[str, str]] = []
@@ -48,7 +47,7 @@ class QueryTranslator:
                 spellings = self._terms[canonical][lang]
                 if term not in spellings:
                     spellings.append(term)
-                if romanised and lang in ROMANISED and script_of(term) == "latin":
+                if romanised and lang in OWN_SCRIPT_LANGUAGES and script_of(term) == "latin":
                     romanised_keys.append((fold(term), canonical))
         for phrase, canonical in romanised_keys:  # English spellings win a clash
             self._add(phrase, canonical)
