@@ -15,59 +15,87 @@ own vocabulary (README, limitations).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from model.arca.views import ENGLISH_STOPWORDS, _tokens, fold, script_of
-from model.lexical import OWN_SCRIPT_LANGUAGES
+from model.lexical import OWN_SCRIPT_LANGUAGES, corrected_text, dense_correction
 
 # bump when the expansion rules change (LaSR's cached training lists depend on them)
-TRANSLATION_VERSION = "tr2"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too
+TRANSLATION_VERSION = "tr3"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too; tr3: market-language
+# synonyms, the query's spelling corrections are looked up too, and the dense side gets the market's names
 
 
 class QueryTranslator:
     """Greedy longest match of English lexicon phrases (canonical names and English synonyms, folded) in a query;
     each match gives every spelling the lexicon has for it in the target languages."""
 
-    def __init__(self, entries: Iterable[tuple[str, str, str]], romanised: bool = True) -> None:
+    def __init__(self, entries: Iterable[tuple[str, str, str]], romanised: bool = True, synonyms: bool = True,
+                 listing_names: Mapping[tuple[str, str], str] | None = None) -> None:
         """``entries``: (language, term, English) as ``model.arca.data.lexicon_entries`` gives them. ``romanised``:
         the Latin spellings of Thai, Urdu and Bengali terms (how people type them: "rong thao wing", Roman Urdu,
         Banglish) are looked up too, after the English ones, so a romanised query gains the native-script terms its
-        market's titles are written in."""
+        market's titles are written in. ``synonyms``: every other spelling is looked up last, so a market word
+        gains the market's other words for the same thing ("کاغذ" → "اے فور پیپر": a shopper's word need not be
+        the one the titles use); a spelling that names two different things ("vàng": yellow, gold) is left out.
+        ``listing_names``: (canonical English, folded; language) → the name a listing prints (``market_names``);
+        without one, a language's first spelling."""
         self._english: dict[tuple[str, ...], str] = {}
+        self._listing_names = dict(listing_names or {})
         self._terms: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         romanised_keys: list[tuple[str, str]] = []
+        synonym_keys: dict[str, set[str]] = defaultdict(set)
+        self._canonical_spellings: list[str] = []
         for lang, term, english in entries:
             canonical = fold(english)
             if not canonical:
                 continue
             for phrase in (canonical, fold(term)) if lang == "en" else (canonical,):
                 self._add(phrase, canonical)
+            if lang == "en":
+                self._canonical_spellings.append(term)
             if lang != "en":
                 spellings = self._terms[canonical][lang]
                 if term not in spellings:
                     spellings.append(term)
-                if romanised and lang in OWN_SCRIPT_LANGUAGES and script_of(term) == "latin":
-                    romanised_keys.append((fold(term), canonical))
+                if lang in OWN_SCRIPT_LANGUAGES and script_of(term) == "latin":
+                    if romanised:
+                        romanised_keys.append((fold(term), canonical))
+                elif synonyms:
+                    synonym_keys[fold(term)].add(canonical)
+        self._from_english = frozenset(self._english)  # the keys so far are English phrases
         for phrase, canonical in romanised_keys:  # English spellings win a clash
             self._add(phrase, canonical)
+        for phrase, canonicals in synonym_keys.items():  # then romanised ones
+            if len(canonicals) == 1:
+                self._add(phrase, next(iter(canonicals)))
         self._longest = max(map(len, self._english), default=0)
+
+    def spellings(self) -> list[str]:
+        """Every spelling the lexicon has, English included (a speller's vocabulary beside the titles')."""
+        out = dict.fromkeys(self._canonical_spellings)
+        for by_language in self._terms.values():
+            for terms in by_language.values():
+                out.update(dict.fromkeys(terms))
+        return list(out)
 
     def _add(self, phrase: str, canonical: str) -> None:
         key = tuple(_tokens(phrase))
         if key and not (len(key) == 1 and (key[0] in ENGLISH_STOPWORDS or len(key[0]) < 2)):
             self._english.setdefault(key, canonical)
 
-    def english_phrases(self, text: str) -> list[str]:
-        """The canonical English of the lexicon phrases in ``text``, longest match first, left to right."""
+    def english_phrases(self, text: str, english_only: bool = False) -> list[str]:
+        """The canonical English of the lexicon phrases in ``text``, longest match first, left to right
+        (``english_only``: of the phrases written in English)."""
         tokens = _tokens(fold(text))
         found: list[str] = []
         i = 0
         while i < len(tokens):
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
-                canonical = self._english.get(tuple(tokens[i : i + n]))
+                key = tuple(tokens[i : i + n])
+                canonical = self._english.get(key)
                 if canonical is not None:
-                    if canonical not in found:
+                    if canonical not in found and (not english_only or key in self._from_english):
                         found.append(canonical)
                     i += n
                     break
@@ -75,21 +103,59 @@ class QueryTranslator:
                 i += 1
         return found
 
-    def translations(self, text: str, languages: Sequence[str] | None) -> list[str]:
-        """Every spelling, in the non-English ``languages``, of the English lexicon phrases in ``text``; nothing
-        without a market (``languages`` None or English only)."""
+    def market_names(self, text: str, languages: Sequence[str] | None) -> list[str]:
+        """The name a listing in each non-English ``languages`` prints for each English phrase in ``text`` (the
+        words a code-mixed or English query leaves untranslated), unless the query already has it."""
+        typed = fold(text)
+        out: list[str] = []
+        for canonical in self.english_phrases(text, english_only=True):
+            for lang in languages or ():
+                spellings = self._terms.get(canonical, {}).get(lang)
+                if lang == "en" or not spellings:
+                    continue
+                name = self._listing_names.get((canonical, lang), spellings[0])
+                if name not in out and fold(name) not in typed:
+                    out.append(name)
+        return out
+
+    def translations(self, text: str, languages: Sequence[str] | None,
+                     corrections: Mapping[str, str] | None = None) -> list[str]:
+        """Every spelling, in the non-English ``languages``, of the lexicon phrases in ``text`` and in its
+        spelling-corrected form (``corrections``: ``Speller.corrections`` of it) that the query does not already
+        contain; nothing without a market (``languages`` None or English only)."""
         targets = [lang for lang in languages or () if lang != "en"]
         if not targets:
             return []
+        typed = fold(text)
+        phrases = self.english_phrases(text)
+        if corrections:
+            phrases += [p for p in self.english_phrases(corrected_text(text, corrections)) if p not in phrases]
         out: list[str] = []
-        for canonical in self.english_phrases(text):
+        for canonical in phrases:
             for lang in targets:
-                out.extend(t for t in self._terms.get(canonical, {}).get(lang, ()) if t not in out)
+                spellings = self._terms.get(canonical, {}).get(lang, ())
+                out.extend(t for t in spellings if t not in out and fold(t) not in typed)
         return out
+
+
+def dense_text(text: str, corrections: Mapping[str, str], language: str | None, markets: Sequence[str] | None,
+               translator: QueryTranslator | None) -> str | None:
+    """The second text the dense side encodes beside the query as typed (the two directions are averaged:
+    ``model.lasr.candidates.spelled_vector``), or None: the spelling-corrected query (``dense_correction``) and,
+    in a search filtered to a market, the names its listings print for the query's English words appended
+    ("h&m socks phụ nữ" → "… tất"): Arca places a mixed query less surely than one in the catalogue's words."""
+    fixed = dense_correction(text, corrections, language, markets or ()) if corrections else None
+    names = translator.market_names(fixed or text, markets) if translator is not None and markets else []
+    return " ".join([fixed or text, *names]) if names else fixed
 
 
 @lru_cache(maxsize=1)
 def default_translator() -> QueryTranslator:
+    from data.lexicon import LANGUAGE_FORMS, load_lexicon
     from model.arca.data import lexicon_entries
 
-    return QueryTranslator(lexicon_entries())
+    lex = load_lexicon()
+    names = [t.names for t in lex.types] + [term.names for term in lex.attribute_terms()]
+    listing_names = {(fold(n.canonical("en")), lang): n.canonical(lang) for n in names for lang in LANGUAGE_FORMS
+                     if lang != "en"}
+    return QueryTranslator(lexicon_entries(), listing_names=listing_names)

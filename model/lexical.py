@@ -93,9 +93,12 @@ def query_vector(text: str, corrections: Mapping[str, str] | None = None, expans
 
 
 # bump when the speller's rules change (LaSR's cached training lists depend on them)
-SPELLER_VERSION = "sp4"  # sp2: the dense side also encodes the corrected query; sp3: romanised by market too;
-# sp4: Thai runs between spaces are corrected whole, and a correction adds its terms (a Thai run is several)
-SPELL_MIN_LEN = 4  # dev nDCG@10 of hybrid+LaSR: 80.2 without, 80.59 from 5 letters, 80.68 from 4
+SPELLER_VERSION = "sp5"  # sp2: the dense side also encodes the corrected query; sp3: romanised by market too;
+# sp4: Thai runs between spaces are corrected whole, and a correction adds its terms (a Thai run is several);
+# sp5: 3-letter words are looked up too, and the lexicon's words are known and can be corrected to
+SPELL_MIN_LEN = 4  # shortest indexed word a correction may give: dev nDCG@10 of hybrid+LaSR 80.2 without any, 80.59
+# from 5 letters, 80.68 from 4; as a target, 3 letters lost more (dev figures in the model card)
+SPELL_MIN_TYPED = 3  # shortest typed word looked up (a 4-letter word with a letter dropped: "phôg", "ڈمل")
 SPELL_MAX_EDITS = 1
 TEXT_FIELDS = ("title", "brand", "description")  # what Product.passage_text() is made of
 
@@ -109,34 +112,44 @@ class Speller:
         self._known = frozenset(document_frequency)
         self._sym = SymSpell(max_dictionary_edit_distance=SPELL_MAX_EDITS, prefix_length=7)
         for word, df in document_frequency.items():
-            if _correctable(word):
+            if _correctable(word, SPELL_MIN_LEN):
                 self._sym.create_dictionary_entry(word, df)
         self.words = len(document_frequency)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> Speller:
+    def from_texts(cls, texts: Iterable[str], lexicon: Iterable[str] = ()) -> Speller:
         """The vocabulary of ``texts``: document frequency of every token and of its diacritic-folded form, and of
-        every Thai run between spaces (``thai_runs``)."""
+        every Thai run between spaces (``thai_runs``); plus the words of the ``lexicon``'s spellings (its
+        ``QueryTranslator.spellings``: the words shoppers use beside the titles' own) with a frequency of 1, below
+        any indexed word's."""
         df: Counter[str] = Counter()
         for text in texts:
-            words = set(tokenize(text))
-            df.update(words | {_fold(w) for w in words} | set(thai_runs(text)))
+            df.update(_vocabulary(text))
+        for word in set().union(*map(_vocabulary, lexicon)) - df.keys():
+            df[word] = 1
         return cls(df)
 
     @classmethod
-    def from_store(cls, store: VectorStore) -> Speller:
+    def from_store(cls, store: VectorStore, lexicon: Iterable[str] = ()) -> Speller:
         """The vocabulary of the serving index: the words of every product's title, brand and description (the
-        text its lexical vector was made from)."""
+        text its lexical vector was made from), and of the ``lexicon``."""
         payloads = store.scan_payloads(TEXT_FIELDS)
-        return cls.from_texts(" ".join(str(p.get(f) or "") for f in TEXT_FIELDS) for p in payloads)
+        return cls.from_texts((" ".join(str(p.get(f) or "") for f in TEXT_FIELDS) for p in payloads), lexicon)
 
     def corrections(self, text: str) -> dict[str, str]:
         """``{typed word: indexed word}`` for the query's unknown words that have a correction."""
         from symspellpy import Verbosity
 
+        from model.arca.views import script_of
+
         out: dict[str, str] = {}
-        for word in [*tokenize(text), *thai_runs(text)]:
-            if word in out or not _correctable(word) or word in self._known or _fold(word) in self._known:
+        runs = thai_runs(text)
+        for word in [*tokenize(text), *runs]:
+            if word in out or word in self._known or _fold(word) in self._known:
+                continue
+            # PyThaiNLP's pieces of a misspelt run are fragments, not words: only whole runs go below 4 letters
+            shortest = SPELL_MIN_LEN if word not in runs and script_of(word) == "thai" else SPELL_MIN_TYPED
+            if not _correctable(word, shortest):
                 continue
             for form in dict.fromkeys((word, _fold(word))):
                 found = self._sym.lookup(form, Verbosity.TOP, max_edit_distance=SPELL_MAX_EDITS, transfer_casing=False)
@@ -144,6 +157,11 @@ class Speller:
                     out[word] = found[0].term
                     break
         return out
+
+
+def _vocabulary(text: str) -> set[str]:
+    words = set(tokenize(text))
+    return words | {_fold(w) for w in words} | set(thai_runs(text))
 
 
 # markets whose catalogue is written in its own script: a Latin-script query in one of them is romanised, and its
@@ -189,5 +207,5 @@ def thai_runs(text: str) -> list[str]:
     return [run for run in unicodedata.normalize("NFC", text).lower().split() if script_of(run) == "thai"]
 
 
-def _correctable(word: str) -> bool:
-    return len(word) >= SPELL_MIN_LEN and not any(ch.isdigit() for ch in word)
+def _correctable(word: str, shortest: int) -> bool:
+    return len(word) >= shortest and not any(ch.isdigit() for ch in word)

@@ -17,12 +17,12 @@ from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
 from core.store.base import Filters, Hit, IndexVersion, StoreUnavailable, VectorStore
-from model.crosslingual import QueryTranslator, default_translator
+from model.crosslingual import QueryTranslator, default_translator, dense_text
 from model.encoder import Encoder
 from model.langid import LanguageDetector
 from model.lasr.candidates import CandidateList, retrieve, spelled_vector
 from model.lasr.reranker import Reranker
-from model.lexical import Speller, dense_correction
+from model.lexical import Speller
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Searcher:
     def _build_speller(self, version: IndexVersion) -> None:
         t0 = time.perf_counter()
         try:
-            speller = Speller.from_store(self.store)
+            speller = Speller.from_store(self.store, self.translator.spellings())
         except Exception as exc:  # the store went away: the next search tries again
             log.warning("spelling vocabulary for %s not built: %s", version, exc)
             with self._speller_lock:
@@ -176,11 +176,12 @@ class Searcher:
         # beside the encoder); a misspelt query's corrected text is encoded in the same batch as the query
         speller = self.latest_speller()
         spelling = speller.corrections(req.query) if speller is not None else {}
-        detection, corrected = None, None
-        if spelling and s.spell_dense:  # whether it is romanised needs the language first
+        detection, fixes = None, spelling if s.spell_dense else {}
+        if fixes:  # whether it is romanised needs the language first
             detection = self.detector.detect(req.query, req.query_language)
-            corrected = dense_correction(req.query, spelling, detection.language, req.languages or ())
-        texts = [req.query] if corrected is None else [req.query, corrected]
+        second = dense_text(req.query, fixes, detection.language if detection else None, req.languages,
+                            self.translator if s.translate_queries else None)
+        texts = [req.query] if second is None else [req.query, second]
         # the encoder thread starts now; the version check and language detection overlap it
         encoding = asyncio.ensure_future(self.queries.encode_many(texts))
         try:
@@ -194,8 +195,8 @@ class Searcher:
                 encoding.exception()  # seen: no "exception never retrieved" when the version check failed first
         assert detection is not None  # detected before the encoder was awaited
         self.speller(version)  # a version that just started serving gets its vocabulary built
-        vector = vectors[0] if corrected is None else spelled_vector(vectors[0], vectors[1])
-        translations = (self.translator.translations(req.query, req.languages)
+        vector = vectors[0] if second is None else spelled_vector(vectors[0], vectors[1])
+        translations = (self.translator.translations(req.query, req.languages, spelling)
                         if hybrid and s.translate_queries else [])
         filters = Filters(
             languages=tuple(req.languages) if req.languages else None,

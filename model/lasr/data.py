@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from core.store.base import Filters
-from model.crosslingual import TRANSLATION_VERSION, default_translator
+from model.crosslingual import TRANSLATION_VERSION, QueryTranslator, default_translator, dense_text
 from model.encoder import Encoder
 from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve, spelled_vector
-from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller, dense_correction
+from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller
 
 
 @dataclass
@@ -72,17 +72,17 @@ def candidate_lists(
     with tempfile.TemporaryDirectory(prefix="lira-lasr-index-") as tmp:
         store = build_index(catalogue, lookup, Path(tmp))
         try:
-            speller = Speller.from_store(store) if spell else None
             translator = default_translator() if translate else None
+            speller = Speller.from_store(store, translator.spellings() if translator else ()) if spell else None
             corrections = [speller.corrections(text) if speller is not None else {} for text, _ in queries]
-            if spell_dense_side:
-                query_vectors = spell_dense(encoder, queries, query_vectors, corrections)
+            query_vectors = spell_dense(encoder, queries, query_vectors,
+                                        corrections if spell_dense_side else [{} for _ in queries], translator)
             out = []
             for (text, market), qv, fixes in tqdm(list(zip(queries, query_vectors, corrections, strict=True)),
                                                   desc="candidates", unit="query", disable=not progress,
                                                   file=sys.stderr):
                 markets = (market, "en")
-                expansions = translator.translations(text, markets) if translator is not None else ()
+                expansions = translator.translations(text, markets, fixes) if translator is not None else ()
                 hits = retrieve(store, qv, text, n, Filters(languages=markets), prefetch=prefetch, rrf_k=rrf_k,
                                 corrections=fixes, expansions=expansions)
                 out.append(CandidateList.from_hits(qv, hits))
@@ -92,19 +92,21 @@ def candidate_lists(
 
 
 def spell_dense(encoder: Encoder, queries: Sequence[tuple[str, str]], vectors: np.ndarray,
-                corrections: Sequence[Mapping[str, str]]) -> np.ndarray:
-    """``vectors`` with each misspelt (text, market) query's replaced by ``spelled_vector`` of it and its corrected
-    text (one batch for all of them), as the API does for a search filtered to the market; the query language is
-    detected from the text, as the API does without a client hint."""
+                corrections: Sequence[Mapping[str, str]], translator: QueryTranslator | None = None) -> np.ndarray:
+    """``vectors`` with each (text, market) query that has a second dense text (``dense_text``: its corrected
+    text, the market's names for its English words) replaced by ``spelled_vector`` of it and that text (one batch
+    for all of them), as the API does for a search filtered to the market; the query language is detected from
+    the text, as the API does without a client hint."""
     from model.langid import LanguageDetector
 
     detector = LanguageDetector()
-    fixed = {i: t for i, ((text, market), fixes) in enumerate(zip(queries, corrections, strict=True))
-             if fixes and (t := dense_correction(text, fixes, detector.detect(text).language, (market,))) is not None}
-    if not fixed:
+    second = {i: t for i, ((text, market), fixes) in enumerate(zip(queries, corrections, strict=True))
+              if (t := dense_text(text, fixes, detector.detect(text).language if fixes else None, (market, "en"),
+                                  translator)) is not None}
+    if not second:
         return vectors
     out = np.array(vectors, dtype=np.float32, copy=True)
-    for i, v in zip(fixed, encoder.encode(list(fixed.values()), kind="query"), strict=True):
+    for i, v in zip(second, encoder.encode(list(second.values()), kind="query"), strict=True):
         out[i] = spelled_vector(out[i], v)
     return out
 

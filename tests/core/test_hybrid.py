@@ -358,3 +358,22 @@ def test_a_typo_inside_a_thai_run_is_corrected_whole() -> None:
     assert set(map(int, query_vector("สีเทา").indices)) <= set(map(int, sparse.indices))  # the run's own terms
     assert terms("สีเทา")  # (not the run as one unindexed term)
     assert speller.corrections("หุ่นยนต์ดูดฝุ่น สีเทา") == {}  # nothing to fix
+
+
+def test_short_words_and_the_lexicon_words_are_corrected() -> None:
+    """A 4-letter word with a letter dropped is 3 letters: looked up, but corrected only to an indexed word of 4+
+    letters (3-letter targets are too many and too close). Words of the lexicon are known beside the titles' own."""
+    from model.lexical import Speller
+
+    titles = ["Áo phông nam Uniqlo trắng", "Tạ tay 5kg đen", "ڈمبل 5 کلو", "ผ้าห่ม สีดำ", "Máy tính bỏ túi Casio"]
+    speller = Speller.from_texts(titles)
+    assert speller.corrections("áo phôg trắng") == {"phôg": "phông"}  # one letter dropped
+    assert speller.corrections("ڈمل") == {"ڈمل": "ڈمبل"}
+    assert speller.corrections("máy tíh casio") == {"tíh": "tính"}
+    assert speller.corrections("tạ tya") == {}  # "tay" has 3 letters: never a correction's target
+    assert speller.corrections("ผ้าห่ม สีำ") == {"สีำ": "สีดำ"}  # a whole Thai run, under 4 letters too
+    assert speller.corrections("کاغغذ") == {}  # not in any title
+    with_lexicon = Speller.from_texts(titles, lexicon=["کاغذ", "اے فور پیپر"])
+    assert with_lexicon.corrections("کاغغذ") == {"کاغغذ": "کاغذ"}
+    assert with_lexicon.corrections("کاغذ") == {}  # a lexicon word is known as typed
+    assert with_lexicon.corrections("áo phôg trắng") == {"phôg": "phông"}  # titles' words outrank the lexicon's

@@ -47,7 +47,47 @@ def test_romanised_spellings_bring_the_native_script_terms() -> None:
     entries = [*ENTRIES, ("th", "rong thao wing", "running shoes"), ("ur", "kala", "black"), ("ur", "کالا", "black"),
                ("th", "S", "S")]
     tr = QueryTranslator(entries)
-    assert tr.translations("rong thao wing nike", ["th", "en"]) == ["รองเท้าวิ่ง", "rong thao wing"]
+    assert tr.translations("rong thao wing nike", ["th", "en"]) == ["รองเท้าวิ่ง"]  # not what was typed again
     assert "کالا" in tr.translations("kala joota", ["ur"])
     assert tr.english_phrases("size s") == []  # one-letter spellings are never keys
     assert QueryTranslator(entries, romanised=False).translations("rong thao wing", ["th"]) == []
+
+
+def test_market_words_bring_their_synonyms_and_corrections_are_looked_up() -> None:
+    entries = [*ENTRIES, ("vi", "giày thể thao", "running shoes"), ("vi", "vàng", "yellow"), ("vi", "vàng", "gold"),
+               ("en", "yellow", "yellow"), ("en", "gold", "gold")]
+    tr = QueryTranslator(entries)
+    # a market word adds the market's other words for the same thing (the titles may use either), not itself
+    assert tr.translations("giày chạy bộ đen", ["vi", "en"]) == ["giày thể thao"]
+    assert tr.translations("giày chạy bộ", ["id"]) == ["sepatu lari"]  # another market's word, too
+    assert tr.translations("giay chay bo", ["vi"]) == ["giày thể thao"]  # typed without diacritics
+    assert tr.translations("vàng", ["vi"]) == []  # "vàng" is yellow and gold: no synonym is safe
+    assert QueryTranslator(entries, synonyms=False).translations("giày chạy bộ", ["vi"]) == []
+    # the corrected query is looked up too: a misspelt market word still brings its synonyms
+    assert tr.translations("giày chạy bộo", ["vi"], {"bộo": "bộ"}) == ["giày thể thao"]
+    assert tr.translations("giày chạy bộo", ["vi"]) == []
+
+
+def test_spellings_are_every_term_of_the_lexicon() -> None:
+    spellings = QueryTranslator(ENTRIES).spellings()
+    assert {"running shoes", "trainers", "giày chạy bộ", "giay chay bo", "รองเท้าวิ่ง", "sepatu lari"} <= set(spellings)
+    assert len(spellings) == len(set(spellings))
+
+
+def test_the_dense_side_gets_the_market_names_of_english_words() -> None:
+    from model.crosslingual import dense_text
+
+    entries = [*ENTRIES, ("vi", "giày thể thao", "running shoes")]
+    tr = QueryTranslator(entries, listing_names={("running shoes", "vi"): "giày thể thao"})
+    # the name listings print, one per phrase and market, for the English words only (not for synonyms)
+    assert tr.market_names("nike running shoes đen", ["vi", "en"]) == ["giày thể thao"]
+    assert tr.market_names("giày chạy bộ black", ["vi"]) == ["đen"]
+    assert tr.market_names("black running shoes", ["vi", "th"]) == ["đen", "giày thể thao", "รองเท้าวิ่ง"]
+    assert tr.market_names("giày thể thao black", ["vi"]) == ["đen"]  # already typed
+    assert tr.market_names("black running shoes", ["en"]) == []
+    assert dense_text("nike running shoes", {}, "en", ["vi", "en"], tr) == "nike running shoes giày thể thao"
+    assert dense_text("nike running shoes", {}, "en", None, tr) is None  # no market: nothing to add
+    assert dense_text("nike running shoes", {}, "en", ["vi"], None) is None  # translation off
+    # with a spelling correction, the corrected text carries the names
+    assert dense_text("nike runing shoes", {"runing": "running"}, "en", ["vi"], tr) == "nike running shoes giày thể thao"
+    assert dense_text("nike runing shoes", {"runing": "running"}, "en", None, tr) == "nike running shoes"
