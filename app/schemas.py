@@ -149,8 +149,8 @@ class SearchResponse(BaseModel):
     )
     translations: list[str] = Field(
         default_factory=list,
-        description="Market-language lexicon terms for the query's English (or romanised) product words, also "
-        "matched lexically (a search filtered to a market with `languages`).",
+        description="Market-language lexicon terms for the query's English (or romanised) product words, and the "
+        "market's other words for its own, also matched lexically (a search filtered to a market with `languages`).",
     )
 
 
