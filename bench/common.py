@@ -63,14 +63,22 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     return {f"p{q}_ms": round(float(np.percentile(arr, q)), 2) for q in (50, 95, 99)}
 
 
-def shopper_queries(n: int, seed: int = 0) -> list[str]:
-    """Distinct query texts from the train and dev splits (never test), so every request misses the cache."""
-    texts: list[str] = []
+def query_markets() -> dict[str, str]:
+    """Query text → the market (language) it was written for, over the train and dev splits (never test)."""
+    out: dict[str, str] = {}
     for split in ("dev", "train"):
         path = ROOT / "data" / "catalogue" / f"queries.{split}.jsonl"
         if path.exists():
-            texts += [json.loads(line)["text"] for line in path.open(encoding="utf-8") if line.strip()]
-    texts = sorted(set(texts))
+            for line in path.open(encoding="utf-8"):
+                if line.strip():
+                    row = json.loads(line)
+                    out.setdefault(row["text"], row["language"])
+    return out
+
+
+def shopper_queries(n: int, seed: int = 0) -> list[str]:
+    """Distinct query texts from the train and dev splits (never test), so every request misses the cache."""
+    texts = sorted(query_markets())
     random.Random(seed).shuffle(texts)
     if len(texts) < n:
         raise SystemExit(f"need {n} distinct queries, found {len(texts)}: lower --requests")

@@ -5,7 +5,9 @@
 Every request carries a distinct shopper query (train/dev splits), so the API's query cache never helps.
 The bare query-encoding time and LaSR's cost (rescoring 50 fused candidates of real queries from the serving
 index) are measured in the same run, in this process, after the HTTP runs; a third HTTP run at concurrency 1 with
-``rerank: false`` shows what reranking adds end to end.
+``rerank: false`` shows what reranking adds end to end, and a fourth one searches each query in its market, as a
+storefront would (``languages: [market, "en"]``): that is when cross-lingual terms apply and a query with English
+words is encoded a second time with the market's names for them.
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
 import httpx
 
-from bench.common import percentiles, shopper_queries, uvicorn_server
+from bench.common import percentiles, query_markets, shopper_queries, uvicorn_server
 
 
-async def _run_level(url: str, queries: list[str], concurrency: int, extra: dict | None = None) -> dict:
+async def _run_level(url: str, queries: list[str], concurrency: int, extra: dict | None = None,
+                     per_query: Callable[[str], dict] | None = None) -> dict:
     latencies: list[float] = []
     errors = 0
     pending = list(queries)
@@ -34,7 +38,8 @@ async def _run_level(url: str, queries: list[str], concurrency: int, extra: dict
             q = pending.pop()
             t0 = time.perf_counter()
             try:
-                r = await client.post(f"{url}/v1/search", json={"query": q, "k": 10, **(extra or {})})
+                body = {"query": q, "k": 10, **(extra or {}), **(per_query(q) if per_query else {})}
+                r = await client.post(f"{url}/v1/search", json=body)
                 ok = r.status_code == 200
             except httpx.HTTPError:
                 ok = False
@@ -109,10 +114,12 @@ def main() -> None:
     args = parser.parse_args()
 
     r = args.requests
-    queries = shopper_queries(3 * r + 20 + 200)
+    queries = shopper_queries(4 * r + 20 + 200)
+    markets = query_markets()
     # disjoint slices: a query seen before would be answered from the API's query cache
-    warmup, level1, level8, level1_plain, encode_set = (
-        queries[:20], queries[20:20 + r], queries[20 + r:20 + 2 * r], queries[20 + 2 * r:20 + 3 * r], queries[-200:])
+    warmup, level1, level8, level1_plain, level1_market, encode_set = (
+        queries[:20], queries[20:20 + r], queries[20 + r:20 + 2 * r], queries[20 + 2 * r:20 + 3 * r],
+        queries[20 + 3 * r:20 + 4 * r], queries[-200:])
     server = nullcontext(args.url) if args.url else uvicorn_server()
     with server as url:
         asyncio.run(_run_level(url, warmup, 1))
@@ -120,9 +127,11 @@ def main() -> None:
             "concurrency_1": asyncio.run(_run_level(url, level1, 1)),
             "concurrency_8": asyncio.run(_run_level(url, level8, 8)),
             "concurrency_1_no_rerank": asyncio.run(_run_level(url, level1_plain, 1, {"rerank": False})),
+            "concurrency_1_market": asyncio.run(_run_level(
+                url, level1_market, 1, per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))})),
         }
     result.update(_in_process(encode_set))
-    for level in ("concurrency_1", "concurrency_8", "concurrency_1_no_rerank"):
+    for level in ("concurrency_1", "concurrency_8", "concurrency_1_no_rerank", "concurrency_1_market"):
         r = result[level]
         print(f"{level}: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  "
               f"{r['qps']} QPS  errors {r['errors']}")

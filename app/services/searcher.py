@@ -17,12 +17,12 @@ from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
 from core.store.base import Filters, Hit, IndexVersion, StoreUnavailable, VectorStore
-from model.crosslingual import QueryTranslator, default_translator, dense_text
+from model.crosslingual import QueryTranslator, default_translator, with_market_names
 from model.encoder import Encoder
 from model.langid import LanguageDetector
 from model.lasr.candidates import CandidateList, retrieve, spelled_vector
 from model.lasr.reranker import Reranker
-from model.lexical import Speller
+from model.lexical import Speller, dense_correction
 
 log = logging.getLogger(__name__)
 
@@ -176,12 +176,14 @@ class Searcher:
         # beside the encoder); a misspelt query's corrected text is encoded in the same batch as the query
         speller = self.latest_speller()
         spelling = speller.corrections(req.query) if speller is not None else {}
-        detection, fixes = None, spelling if s.spell_dense else {}
-        if fixes:  # whether it is romanised needs the language first
+        detection, corrected = None, None
+        if spelling and s.spell_dense:  # whether it is romanised needs the language first
             detection = self.detector.detect(req.query, req.query_language)
-        second = dense_text(req.query, fixes, detection.language if detection else None, req.languages,
-                            self.translator if s.translate_queries else None)
-        texts = [req.query] if second is None else [req.query, second]
+            corrected = dense_correction(req.query, spelling, detection.language, req.languages or ())
+        # in a market, the names its listings print for the query's English words (their vectors are cached)
+        names = (self.translator.market_names(corrected or req.query, req.languages)
+                 if s.translate_queries and req.languages else [])
+        texts = [req.query, *([corrected] if corrected is not None else []), *names]
         # the encoder thread starts now; the version check and language detection overlap it
         encoding = asyncio.ensure_future(self.queries.encode_many(texts))
         try:
@@ -195,7 +197,9 @@ class Searcher:
                 encoding.exception()  # seen: no "exception never retrieved" when the version check failed first
         assert detection is not None  # detected before the encoder was awaited
         self.speller(version)  # a version that just started serving gets its vocabulary built
-        vector = vectors[0] if second is None else spelled_vector(vectors[0], vectors[1])
+        vector = vectors[0] if corrected is None else spelled_vector(vectors[0], vectors[1])
+        if names:
+            vector = with_market_names(vector, vectors[len(texts) - len(names):])
         translations = (self.translator.translations(req.query, req.languages, spelling)
                         if hybrid and s.translate_queries else [])
         filters = Filters(

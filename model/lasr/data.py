@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from core.store.base import Filters
-from model.crosslingual import TRANSLATION_VERSION, QueryTranslator, default_translator, dense_text
+from model.crosslingual import TRANSLATION_VERSION, QueryTranslator, default_translator, with_market_names
 from model.encoder import Encoder
 from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve, spelled_vector
-from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller
+from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller, dense_correction
 
 
 @dataclass
@@ -93,21 +93,29 @@ def candidate_lists(
 
 def spell_dense(encoder: Encoder, queries: Sequence[tuple[str, str]], vectors: np.ndarray,
                 corrections: Sequence[Mapping[str, str]], translator: QueryTranslator | None = None) -> np.ndarray:
-    """``vectors`` with each (text, market) query that has a second dense text (``dense_text``: its corrected
-    text, the market's names for its English words) replaced by ``spelled_vector`` of it and that text (one batch
-    for all of them), as the API does for a search filtered to the market; the query language is detected from
-    the text, as the API does without a client hint."""
+    """``vectors`` as the API makes the dense query of each (text, market) query searched in its market: a misspelt
+    one's replaced by ``spelled_vector`` of it and its corrected text (``dense_correction``; the query language
+    detected from the text, as the API does without a client hint), then, with a ``translator``, pulled towards
+    the market's names for its English words (``with_market_names``). One batch for the corrected texts, one for
+    the names."""
     from model.langid import LanguageDetector
 
     detector = LanguageDetector()
-    second = {i: t for i, ((text, market), fixes) in enumerate(zip(queries, corrections, strict=True))
-              if (t := dense_text(text, fixes, detector.detect(text).language if fixes else None, (market, "en"),
-                                  translator)) is not None}
-    if not second:
-        return vectors
     out = np.array(vectors, dtype=np.float32, copy=True)
-    for i, v in zip(second, encoder.encode(list(second.values()), kind="query"), strict=True):
-        out[i] = spelled_vector(out[i], v)
+    fixed = {i: t for i, ((text, market), fixes) in enumerate(zip(queries, corrections, strict=True))
+             if fixes and (t := dense_correction(text, fixes, detector.detect(text).language, (market,))) is not None}
+    if fixed:
+        for i, v in zip(fixed, encoder.encode(list(fixed.values()), kind="query"), strict=True):
+            out[i] = spelled_vector(out[i], v)
+    if translator is None:
+        return out
+    names = {i: found for i, (text, market) in enumerate(queries)
+             if (found := translator.market_names(fixed.get(i, text), (market, "en")))}
+    unique = list(dict.fromkeys(n for found in names.values() for n in found))
+    if unique:
+        known = dict(zip(unique, encoder.encode(unique, kind="query"), strict=True))
+        for i, found in names.items():
+            out[i] = with_market_names(out[i], [known[n] for n in found])
     return out
 
 

@@ -4,6 +4,7 @@ other and with a numpy reference of Qdrant's BM25-IDF and RRF, and typed model n
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -377,3 +378,35 @@ def test_short_words_and_the_lexicon_words_are_corrected() -> None:
     assert with_lexicon.corrections("کاغغذ") == {"کاغغذ": "کاغذ"}
     assert with_lexicon.corrections("کاغذ") == {}  # a lexicon word is known as typed
     assert with_lexicon.corrections("áo phôg trắng") == {"phôg": "phông"}  # titles' words outrank the lexicon's
+
+
+def test_training_and_evaluation_lists_get_the_dense_query_the_api_makes() -> None:
+    """``spell_dense`` (LaSR's lists, the evaluator): a misspelt query's vector is the mean direction with its
+    corrected text; a query with English words, searched in its market, is pulled towards the market's names for
+    them; each name is encoded once for all queries."""
+    from model.crosslingual import QueryTranslator, with_market_names
+    from model.lasr.candidates import spelled_vector
+    from model.lasr.data import spell_dense
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.batches: list[list[str]] = []
+
+        def encode(self, texts, kind="query"):
+            self.batches.append(list(texts))
+            return np.stack([np.random.default_rng(zlib.crc32(t.encode())).normal(size=8).astype(np.float32)
+                             for t in texts])
+
+    translator = QueryTranslator([("en", "socks", "socks"), ("vi", "tất", "socks"), ("en", "black", "black"),
+                                  ("vi", "đen", "black")])
+    queries = [("tất đen", "vi"), ("socks đen", "vi"), ("black socks", "vi"), ("tât đenn", "vi")]
+    enc = Recorder()
+    base = enc.encode([q for q, _ in queries])
+    enc.batches.clear()
+    out = spell_dense(enc, queries, base, [{}, {}, {}, {"đenn": "đen"}], translator)  # type: ignore[arg-type]
+    assert enc.batches == [["tât đen"], ["tất", "đen"]]  # the corrected text, then each name once
+    fixed, tat, den = enc.encode(["tât đen"]), *enc.encode(["tất", "đen"])
+    np.testing.assert_allclose(out[0], base[0])  # in the market's words: unchanged
+    np.testing.assert_allclose(out[1], with_market_names(base[1], [tat]), atol=1e-6)
+    np.testing.assert_allclose(out[2], with_market_names(base[2], [den, tat]), atol=1e-6)
+    np.testing.assert_allclose(out[3], spelled_vector(base[3], fixed[0]), atol=1e-6)

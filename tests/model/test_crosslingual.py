@@ -75,7 +75,9 @@ def test_spellings_are_every_term_of_the_lexicon() -> None:
 
 
 def test_the_dense_side_gets_the_market_names_of_english_words() -> None:
-    from model.crosslingual import dense_text
+    import numpy as np
+
+    from model.crosslingual import with_market_names
 
     entries = [*ENTRIES, ("vi", "giày thể thao", "running shoes")]
     tr = QueryTranslator(entries, listing_names={("running shoes", "vi"): "giày thể thao"})
@@ -85,9 +87,11 @@ def test_the_dense_side_gets_the_market_names_of_english_words() -> None:
     assert tr.market_names("black running shoes", ["vi", "th"]) == ["đen", "giày thể thao", "รองเท้าวิ่ง"]
     assert tr.market_names("giày thể thao black", ["vi"]) == ["đen"]  # already typed
     assert tr.market_names("black running shoes", ["en"]) == []
-    assert dense_text("nike running shoes", {}, "en", ["vi", "en"], tr) == "nike running shoes giày thể thao"
-    assert dense_text("nike running shoes", {}, "en", None, tr) is None  # no market: nothing to add
-    assert dense_text("nike running shoes", {}, "en", ["vi"], None) is None  # translation off
-    # with a spelling correction, the corrected text carries the names
-    assert dense_text("nike runing shoes", {"runing": "running"}, "en", ["vi"], tr) == "nike running shoes giày thể thao"
-    assert dense_text("nike runing shoes", {"runing": "running"}, "en", None, tr) == "nike running shoes"
+    assert tr.market_names("black running shoes", None) == []
+    # the query vector is pulled towards the names' mean direction, by NAME_WEIGHT, and stays unit length
+    q, a, b = np.eye(4, dtype=np.float32)[:3]
+    v = with_market_names(q, [a, b], weight=0.5)
+    np.testing.assert_allclose(v, (q + 0.5 * (a + b) / np.sqrt(2)) / np.linalg.norm(q + 0.5 * (a + b) / np.sqrt(2)),
+                               atol=1e-6)
+    assert abs(float(np.linalg.norm(with_market_names(q, [a]))) - 1) < 1e-6
+    np.testing.assert_allclose(with_market_names(q, []), q)  # no names: the query as it was
