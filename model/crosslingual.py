@@ -87,6 +87,13 @@ class QueryTranslator:
         if key and not (len(key) == 1 and (key[0] in ENGLISH_STOPWORDS or len(key[0]) < 2)):
             self._english.setdefault(key, canonical)
 
+    def listing_names(self) -> list[str]:
+        """Every name ``market_names`` can give (what a service encodes once, ahead of the searches)."""
+        names = dict.fromkeys(self._listing_names.values())
+        for by_language in self._terms.values():
+            names.update({terms[0]: None for terms in by_language.values() if terms})
+        return list(names)
+
     def english_phrases(self, text: str, english_only: bool = False) -> list[str]:
         """The canonical English of the lexicon phrases in ``text``, longest match first, left to right
         (``english_only``: of the phrases written in English)."""
@@ -141,7 +148,7 @@ class QueryTranslator:
         return out
 
 
-NAME_WEIGHT = 0.5  # dev hybrid+LaSR nDCG@10 (model card): 0.3, 0.5, 0.7, 1.0 tried
+NAME_WEIGHT = 0.5  # chosen on dev hybrid+LaSR nDCG@10 among 0.3, 0.5, 0.7, 1.0 (model card)
 
 
 def with_market_names(vector: np.ndarray, names: Sequence[np.ndarray], weight: float = NAME_WEIGHT) -> np.ndarray:

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
 import numpy as np
@@ -29,6 +29,7 @@ class QueryEncoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self._pinned: dict[str, np.ndarray] = {}  # never evicted (``pin``)
         self.on_batch: Callable[[float, int], None] | None = None  # (seconds, texts): metrics hook
         self._thread = threading.Thread(target=self._run, name="query-encoder", daemon=True)
         self._thread.start()
@@ -41,6 +42,9 @@ class QueryEncoder:
         found: dict[str, np.ndarray] = {}
         with self._cache_lock:
             for text in texts:
+                if (pinned := self._pinned.get(text)) is not None:
+                    found[text] = pinned
+                    continue
                 hit = self._cache.get(text)
                 if hit is not None:
                     self._cache.move_to_end(text)
@@ -57,6 +61,29 @@ class QueryEncoder:
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return [found[t] for t in texts]
+
+    def pin(self, texts: Sequence[str], batch: int = 8) -> int:
+        """Encode ``texts`` (blocking; from a background thread), a few at a time through the encoder thread so
+        searches interleave, and keep their vectors for good (a small fixed set searches reuse: the market names
+        of ``QueryTranslator.market_names``). Returns how many are pinned."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._pinned]
+        for start in range(0, len(todo), batch):
+            chunk = tuple(todo[start : start + batch])
+            future: Future = Future()
+            self._queue.put((chunk, future))
+            vectors = future.result()
+            with self._cache_lock:
+                self._pinned.update(zip(chunk, vectors, strict=True))
+        return len(self._pinned)
+
+    def pin_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Keep these (already encoded) vectors for good, as ``pin`` would."""
+        with self._cache_lock:
+            self._pinned.update(zip(texts, np.asarray(vectors, dtype=np.float32), strict=True))
+
+    def pinned(self, texts: Sequence[str]) -> np.ndarray:
+        with self._cache_lock:
+            return np.stack([self._pinned[t] for t in texts])
 
     def close(self) -> None:
         self._queue.put(None)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from app.schemas import SearchRequest, SearchResponse, SearchResult
@@ -49,6 +52,7 @@ class Searcher:
     _speller_pending: IndexVersion | None = field(default=None, init=False, repr=False)
     _speller_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     speller_ready: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # first one built
+    names_ready: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # market names
 
     @classmethod
     def build(cls, settings: Settings, encoder: Encoder, store: VectorStore) -> Searcher:
@@ -77,7 +81,38 @@ class Searcher:
                        reranker_error=error)
         if settings.spell_correct:  # in the background: start-up never waits on the store (/readyz reports it)
             threading.Thread(target=searcher._warm_speller, name="speller", daemon=True).start()
+        if settings.translate_queries:
+            threading.Thread(target=searcher._warm_names, name="market-names", daemon=True).start()
+        else:
+            searcher.names_ready.set()
         return searcher
+
+    def _warm_names(self) -> None:
+        """The vectors of every market name the dense side may be pulled towards, encoded once and kept in the
+        model cache for the next start (a name a search needs before then is encoded in its batch)."""
+        t0 = time.perf_counter()
+        names = self.translator.listing_names()
+        s = self.settings
+        key = hashlib.sha256("\n".join([self.encoder.fingerprint, s.runtime, s.query_precision,
+                                         repr(s.query_view_bound), *names]).encode()).hexdigest()[:16]
+        path = s.model_cache_dir / "market-names" / f"{key}.npy"
+        try:
+            cached = np.load(path) if path.exists() else None
+            if cached is not None and cached.shape[0] == len(names):
+                self.queries.pin_vectors(names, cached)
+                how = "read"
+            else:
+                self.queries.pin(names)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+                np.save(tmp, self.queries.pinned(names))
+                os.replace(tmp, path)
+                how = "encoded"
+        except Exception as exc:  # searches encode the names they need meanwhile
+            log.warning("market names not prepared ahead: %s", exc)
+            how = "not prepared"
+        self.names_ready.set()
+        log.info("%d market names %s in %.1f s", len(names), how, time.perf_counter() - t0)
 
     def _warm_speller(self) -> None:
         try:
@@ -268,6 +303,8 @@ class Searcher:
                 reasons.append(f"the serving index {version} is empty")
             elif self.settings.spell_correct and self.speller(version) is None:
                 reasons.append(f"the spelling vocabulary of {version} is being built")
+            if not self.names_ready.is_set():
+                reasons.append("the market names' vectors are being encoded")
         except (StoreUnavailable, IndexNotReady) as exc:
             reasons.append(str(exc))
         return reasons, version

@@ -108,3 +108,22 @@ def test_texts_of_one_request_reach_the_encoder_together(encoder) -> None:
     together, again = asyncio.run(run())
     assert enc.calls == [["quạt trắgn", "quạt trắng"], ["giày"]]
     assert np.array_equal(together[1], again[0]) and len(again) == 2
+
+
+def test_pinned_texts_are_encoded_a_few_at_a_time_and_never_again() -> None:
+    enc = GatedEncoder()
+    enc.gate.set()
+    batcher = QueryEncoder(enc, cache_size=1)
+    try:
+        names = ["tất", "đen", "vớ", "giày", "bạc"]
+        assert batcher.pin(names, batch=2) == 5
+        assert enc.calls == [["tất", "đen"], ["vớ", "giày"], ["bạc"]]  # searches interleave between the chunks
+        got = asyncio.run(batcher.encode_many(["query one", "query two", "tất", "bạc"]))
+        assert enc.calls[-1] == ["query one", "query two"]  # pinned names are not encoded again...
+        asyncio.run(batcher.encode_many(["x" * n for n in range(1, 6)]))  # ...nor evicted by later queries
+        assert np.array_equal(asyncio.run(batcher.encode("tất")), got[2]) and len(enc.calls) == 5
+        batcher.pin_vectors(["lụa"], np.ones((1, 4), np.float32))  # read back from a cache file
+        np.testing.assert_array_equal(batcher.pinned(["lụa", "tất"])[0], np.ones(4))
+        assert asyncio.run(batcher.encode("lụa")).tolist() == [1.0] * 4 and len(enc.calls) == 5
+    finally:
+        batcher.close()
