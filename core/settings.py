@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     hybrid: bool = Field(True, description="Default of /v1/search's hybrid switch: fuse lexical with dense (RRF).")
     rerank: bool = Field(True, description="Default of /v1/search's rerank switch; false = no LaSR loaded at all.")
     spell_correct: bool = Field(
-        True, description="Lexical side: a query word the index never saw (4+ letters) also matches the most "
-        "frequent indexed word one edit away.",
+        True, description="Lexical side: a query word neither the index nor the product lexicon knows (3+ letters) "
+        "also matches the most frequent known word of 4+ letters one edit away.",
     )
     spell_dense: bool = Field(
         True, description="With spelling correction on, a misspelt query's corrected text is also encoded (same "

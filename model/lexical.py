@@ -9,8 +9,9 @@ Terms come from ``model.bm25.tokenize`` (Thai segmented by PyThaiNLP, combining 
 * a joined pair for each token next to a token with a digit ("galaxy a54" → "galaxy_a54", "iphone 15" →
   "iphone_15"), so a typed model number outranks its neighbours (A54 over A34/A55, iPhone 15 over 14).
 
-On the query side only, a ``Speller`` built from the serving index's own words adds, for a query word the index
-has never seen (4+ letters, no digit), the most frequent indexed word one edit away (SymSpell, Damerau-OSA:
+On the query side only, a ``Speller`` built from the serving index's own words (and the product lexicon's) adds,
+for a query word it has never seen (3+ letters, no digit), the most frequent known word of 4+ letters one edit
+away (SymSpell, Damerau-OSA:
 "trắgn" → "trắng", "tabllet" → "tablet"); the typed word stays too, so nothing is lost when it was right. A Thai
 run between spaces is also looked up whole ("สเีทา" → "สีเทา"): a typo inside one breaks the segmentation.
 The dense side uses the same corrections (``dense_correction``): the corrected query is encoded too and the two
