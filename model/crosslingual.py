@@ -89,10 +89,12 @@ class QueryTranslator:
 
     def listing_names(self) -> list[str]:
         """Every name ``market_names`` can give (what a service encodes once, ahead of the searches)."""
-        names = dict.fromkeys(self._listing_names.values())
-        for by_language in self._terms.values():
-            names.update({terms[0]: None for terms in by_language.values() if terms})
-        return list(names)
+        return list(dict.fromkeys(self._market_name(canonical, lang)
+                                  for canonical, by_language in self._terms.items() for lang in by_language))
+
+    def _market_name(self, canonical: str, lang: str) -> str:
+        """The name a listing in ``lang`` prints for ``canonical``: ``listing_names``, else the first spelling."""
+        return self._listing_names.get((canonical, lang)) or self._terms[canonical][lang][0]
 
     def english_phrases(self, text: str, english_only: bool = False) -> list[str]:
         """The canonical English of the lexicon phrases in ``text``, longest match first, left to right
@@ -120,10 +122,9 @@ class QueryTranslator:
         out: list[str] = []
         for canonical in self.english_phrases(text, english_only=True):
             for lang in languages or ():
-                spellings = self._terms.get(canonical, {}).get(lang)
-                if lang == "en" or not spellings:
+                if lang == "en" or not self._terms.get(canonical, {}).get(lang):
                     continue
-                name = self._listing_names.get((canonical, lang), spellings[0])
+                name = self._market_name(canonical, lang)
                 if name not in out and fold(name) not in typed:
                     out.append(name)
         return out

@@ -28,6 +28,7 @@ import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -126,7 +127,7 @@ class Speller:
         df: Counter[str] = Counter()
         for text in texts:
             df.update(_vocabulary(text))
-        for word in set().union(*map(_vocabulary, lexicon)) - df.keys():
+        for word in _lexicon_vocabulary(tuple(lexicon)) - df.keys():
             df[word] = 1
         return cls(df)
 
@@ -163,6 +164,13 @@ class Speller:
 def _vocabulary(text: str) -> set[str]:
     words = set(tokenize(text))
     return words | {_fold(w) for w in words} | set(thai_runs(text))
+
+
+@lru_cache(maxsize=2)
+def _lexicon_vocabulary(spellings: tuple[str, ...]) -> frozenset[str]:
+    """``_vocabulary`` of a lexicon's spellings, once per process (it is the same for every index version's speller,
+    and segmenting its Thai takes a second or so)."""
+    return frozenset().union(*map(_vocabulary, spellings))
 
 
 # markets whose catalogue is written in its own script: a Latin-script query in one of them is romanised, and its
