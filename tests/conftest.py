@@ -72,6 +72,13 @@ def indexed_settings(tmp_path_factory, encoder, subset_catalogue) -> Settings:
     return settings
 
 
+def _started(searcher):
+    """``searcher`` once its market names' vectors are there (encoded in the background at start-up, the first time
+    in ~15 s, then read from the model cache): /readyz answers 503 until then, as it should."""
+    assert searcher.names_ready.wait(300), "the market names' vectors were not ready in 300 s"
+    return searcher
+
+
 @contextmanager
 def app_client(settings: Settings, encoder, store) -> Iterator:
     """A TestClient over ``create_app`` serving ``store`` with ``encoder``; the caller owns the store."""
@@ -80,7 +87,7 @@ def app_client(settings: Settings, encoder, store) -> Iterator:
     from app.main import create_app
     from app.services.searcher import Searcher
 
-    searcher = Searcher.build(settings, encoder, store)
+    searcher = _started(Searcher.build(settings, encoder, store))
     try:
         with TestClient(create_app(settings, searcher=searcher)) as client:
             yield client
@@ -94,7 +101,7 @@ def searcher(indexed_settings, encoder):
     from core.store import open_store
 
     store = open_store(indexed_settings, read_only=True)
-    searcher = Searcher.build(indexed_settings, encoder, store)
+    searcher = _started(Searcher.build(indexed_settings, encoder, store))
     yield searcher
     searcher.queries.close()
     store.close()
