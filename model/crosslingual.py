@@ -1,11 +1,15 @@
 """Cross-lingual lexical expansion: English (and romanised) product words in a query, looked up in the product
-lexicon, add their market-language terms to the lexical side of the search.
+lexicon, add their market-language terms to the lexical side of the search; the market's words add their English
+names when the search includes the English listings.
 
 A shopper in Vietnam who types "black vacuum cleaner" (or mixes "metal" into a Vietnamese query) is looking at a
 catalogue mostly written "máy hút bụi đen". The dense side bridges the languages through Arca; the lexical side
 matched only the English listings and brand names. Looking the English phrases up in the same hand-written lexicon
 that Arca's gloss view reads (the other way round: market words → English) gives the lexical side the market's own
-words for them. Only the lexical query grows: no extra encoder pass.
+words for them. The other way round, "พัดลม light blue" searched in Thailand with the English listings beside the
+Thai ones matched English listings on "blue" alone (a blue steam iron) and missed the English fans: the English
+names of its market words ("electric fan", "fan", "stand fan", …) join the lexical query too. Only the lexical
+query grows: no extra encoder pass.
 
 The lexicon covers the bundled catalogue's product types and attributes completely (the catalogue is generated
 from it), so on that catalogue this is as good as the lexicon; a real catalogue needs a lexicon that covers its
@@ -24,9 +28,9 @@ from model.arca.views import ENGLISH_STOPWORDS, _tokens, fold, script_of
 from model.lexical import OWN_SCRIPT_LANGUAGES, corrected_text
 
 # bump when the expansion rules change (LaSR's cached training lists depend on them)
-TRANSLATION_VERSION = "tr4"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too; tr3: market-language
+TRANSLATION_VERSION = "tr5"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too; tr3: market-language
 # synonyms, the query's spelling corrections are looked up too; tr4: the dense side is pulled towards the market's
-# names for the query's English words
+# names for the query's English words; tr5: market words add their English spellings when English listings are searched
 
 
 class QueryTranslator:
@@ -49,6 +53,7 @@ class QueryTranslator:
         romanised_keys: list[tuple[str, str]] = []
         synonym_keys: dict[str, set[str]] = defaultdict(set)
         self._canonical_spellings: list[str] = []
+        self._english_spellings: dict[str, list[str]] = defaultdict(list)  # canonical → its English spellings
         for lang, term, english in entries:
             canonical = fold(english)
             if not canonical:
@@ -57,6 +62,8 @@ class QueryTranslator:
                 self._add(phrase, canonical)
             if lang == "en":
                 self._canonical_spellings.append(term)
+                if term not in self._english_spellings[canonical]:
+                    self._english_spellings[canonical].append(term)
             if lang != "en":
                 spellings = self._terms[canonical][lang]
                 if term not in spellings:
@@ -133,10 +140,11 @@ class QueryTranslator:
                      corrections: Mapping[str, str] | None = None) -> list[str]:
         """Every spelling, in the non-English ``languages``, of the lexicon phrases in ``text`` and in its
         spelling-corrected form (``corrections``: ``Speller.corrections`` of it) that the query does not already
-        contain; nothing without a market (``languages`` None or English only)."""
-        targets = [lang for lang in languages or () if lang != "en"]
-        if not targets:
+        contain; with English among ``languages``, also every English spelling of the phrases typed in another
+        language (the English listings' words for them). Nothing without ``languages``."""
+        if not languages:
             return []
+        targets = [lang for lang in languages if lang != "en"]
         typed = fold(text)
         phrases = self.english_phrases(text)
         if corrections:
@@ -146,6 +154,12 @@ class QueryTranslator:
             for lang in targets:
                 spellings = self._terms.get(canonical, {}).get(lang, ())
                 out.extend(t for t in spellings if t not in out and fold(t) not in typed)
+        if "en" in languages and phrases:
+            in_english = set(self.english_phrases(text, english_only=True))
+            for canonical in phrases:
+                if canonical not in in_english:
+                    out.extend(t for t in self._english_spellings.get(canonical, [canonical])
+                               if t not in out and fold(t) not in typed)
         return out
 
 

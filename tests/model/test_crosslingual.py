@@ -1,4 +1,5 @@
-"""Cross-lingual lexical expansion: English product words → the market's lexicon terms."""
+"""Cross-lingual lexical expansion: English product words → the market's lexicon terms, and market words → their
+English spellings when the English listings are searched too."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_no_market_or_no_english_words_add_nothing() -> None:
     tr = QueryTranslator(ENTRIES)
     assert tr.translations("black running shoes", None) == []
     assert tr.translations("black running shoes", ["en"]) == []
-    assert tr.translations("giày chạy bộ", ["vi", "en"]) == []  # already in the market's words
+    assert tr.translations("giày chạy bộ", ["vi"]) == []  # already in the market's words
     assert tr.translations("black", ["ms"]) == []  # the lexicon has no Malay for it here
 
 
@@ -47,7 +48,7 @@ def test_romanised_spellings_bring_the_native_script_terms() -> None:
     entries = [*ENTRIES, ("th", "rong thao wing", "running shoes"), ("ur", "kala", "black"), ("ur", "کالا", "black"),
                ("th", "S", "S")]
     tr = QueryTranslator(entries)
-    assert tr.translations("rong thao wing nike", ["th", "en"]) == ["รองเท้าวิ่ง"]  # not what was typed again
+    assert tr.translations("rong thao wing nike", ["th"]) == ["รองเท้าวิ่ง"]  # not what was typed again
     assert "کالا" in tr.translations("kala joota", ["ur"])
     assert tr.english_phrases("size s") == []  # one-letter spellings are never keys
     assert QueryTranslator(entries, romanised=False).translations("rong thao wing", ["th"]) == []
@@ -58,7 +59,7 @@ def test_market_words_bring_their_synonyms_and_corrections_are_looked_up() -> No
                ("en", "yellow", "yellow"), ("en", "gold", "gold")]
     tr = QueryTranslator(entries)
     # a market word adds the market's other words for the same thing (the titles may use either), not itself
-    assert tr.translations("giày chạy bộ đen", ["vi", "en"]) == ["giày thể thao"]
+    assert tr.translations("giày chạy bộ đen", ["vi"]) == ["giày thể thao"]
     assert tr.translations("giày chạy bộ", ["id"]) == ["sepatu lari"]  # another market's word, too
     assert tr.translations("giay chay bo", ["vi"]) == ["giày thể thao"]  # typed without diacritics
     assert tr.translations("vàng", ["vi"]) == []  # "vàng" is yellow and gold: no synonym is safe
@@ -95,3 +96,17 @@ def test_the_dense_side_gets_the_market_names_of_english_words() -> None:
                                atol=1e-6)
     assert abs(float(np.linalg.norm(with_market_names(q, [a]))) - 1) < 1e-6
     np.testing.assert_allclose(with_market_names(q, []), q)  # no names: the query as it was
+
+
+def test_market_words_bring_their_english_spellings_when_english_listings_are_searched() -> None:
+    tr = QueryTranslator(ENTRIES)
+    # "giày chạy bộ đen" in Vietnam with the English listings: their words for it join the lexical query
+    assert tr.translations("giày chạy bộ đen", ["vi", "en"]) == ["running shoes", "trainers", "black"]
+    assert tr.translations("giày chạy bộ đen", ["en"]) == ["running shoes", "trainers", "black"]
+    # words typed in English are not repeated; a mixed query gains the English of its market words only
+    assert tr.translations("giày chạy bộ black", ["vi", "en"]) == ["đen", "running shoes", "trainers"]
+    assert tr.translations("black running shoes", ["en"]) == []
+    assert tr.translations("giày chạy bộ", ["vi"]) == []  # no English listings searched: nothing in English
+    assert tr.translations("giày chạy bộ", None) == []
+    # the real lexicon: a Thai fan in Thailand also looks for the English listings' fans
+    assert {"electric fan", "fan"} <= set(default_translator().translations("พัดลม light blue", ["th", "en"]))
