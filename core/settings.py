@@ -91,8 +91,9 @@ class Settings(BaseSettings):
     translate_queries: bool = Field(
         True, description="In a search filtered to a market (`languages`): English product words in a query (and "
         "romanised Thai/Urdu/Bengali ones, and market-language synonyms) add their market-language terms from the "
-        "product lexicon to the lexical side, and the dense query is pulled towards the market's names for its "
-        "English words; false = the words as typed only.",
+        "product lexicon to the lexical side, and market words add their English spellings when English listings "
+        "are searched too; the dense query is pulled towards the market's names for its English words; false = the "
+        "words as typed only.",
     )
     lasr_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "lasr.pt")
     rerank_candidates: int = Field(50, ge=1, le=200, description="Fused candidates LaSR rescores (N).")

@@ -219,12 +219,14 @@ class Searcher:
         names = (self.translator.market_names(corrected or req.query, req.languages)
                  if s.translate_queries and req.languages else [])
         texts = [req.query, *([corrected] if corrected is not None else []), *names]
-        # the encoder thread starts now; the version check and language detection overlap it
+        # the encoder thread starts now; the version check, language detection and translation overlap it
         encoding = asyncio.ensure_future(self.queries.encode_many(texts))
         try:
             version = await self.serving_version()
             if detection is None:
                 detection = self.detector.detect(req.query, req.query_language)
+            translations = (self.translator.translations(req.query, req.languages, spelling)
+                            if hybrid and s.translate_queries else [])
             vectors = await encoding
         finally:
             encoding.cancel()  # no-op once done; else the encoder thread skips it
@@ -235,8 +237,6 @@ class Searcher:
         vector = vectors[0] if corrected is None else spelled_vector(vectors[0], vectors[1])
         if names:
             vector = with_market_names(vector, vectors[len(texts) - len(names):])
-        translations = (self.translator.translations(req.query, req.languages, spelling)
-                        if hybrid and s.translate_queries else [])
         filters = Filters(
             languages=tuple(req.languages) if req.languages else None,
             category=req.category,

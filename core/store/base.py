@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -123,8 +124,10 @@ def validate_sparse(sparse: Sequence[Sparse] | None, n: int) -> Sequence[Sparse]
 
 
 
+@lru_cache(maxsize=1 << 16)
 def point_uuid(product_id: str) -> uuid.UUID:
-    """Qdrant point ids must be integers or UUIDs: derive a stable UUID from the product id."""
+    """Qdrant point ids must be integers or UUIDs: derive a stable UUID from the product id (memoised: every
+    search reads its shown products by point id)."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"lira:{product_id}")
 
 
