@@ -138,15 +138,21 @@ class BaseEncoder:
         longest = max(map(len, ids))
         if all(len(x) == longest for x in ids):
             return {"input_ids": torch.tensor(ids, dtype=torch.long, device=self.device)}
+        arr, mask = self.pad(ids)
+        return {
+            "input_ids": torch.from_numpy(arr).to(self.device),
+            "attention_mask": torch.from_numpy(mask).to(self.device),
+        }
+
+    def pad(self, ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(input ids, attention mask) as int64 arrays, right-padded to the longest sequence."""
+        longest = max(map(len, ids))
         arr = np.full((len(ids), longest), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(ids), longest), dtype=np.int64)
         for i, x in enumerate(ids):
             arr[i, : len(x)] = x
             mask[i, : len(x)] = 1
-        return {
-            "input_ids": torch.from_numpy(arr).to(self.device),
-            "attention_mask": torch.from_numpy(mask).to(self.device),
-        }
+        return arr, mask
 
     def tokenize(self, texts: Sequence[str], kind: Kind) -> dict[str, torch.Tensor]:
         """Model-ready batch for ``embed_tokens_batch`` (what the trainer feeds, with gradients on)."""

@@ -195,18 +195,22 @@ class OnnxTrunk:
         return "int8" if self.query_session is not self.session else "fp32"
 
     def __call__(self, batch: Mapping[str, torch.Tensor], kind: str = "passage") -> torch.Tensor:
-        session = self.query_session if kind == "query" else self.session
         ids = batch["input_ids"].cpu().numpy().astype(np.int64, copy=False)
         mask = batch.get("attention_mask")
         mask_np = np.ones_like(ids) if mask is None else mask.cpu().numpy().astype(np.int64, copy=False)
+        return torch.from_numpy(self.run(ids, mask_np, kind))
+
+    def run(self, ids: np.ndarray, mask: np.ndarray, kind: str = "passage") -> np.ndarray:
+        """Pooled fp32 (n, dim) of int64 ``ids`` / ``mask`` (n, tokens), without torch on the way."""
+        session = self.query_session if kind == "query" else self.session
         parts = min(self.threads, len(ids))
         if parts <= 1 or self._pool is None:
-            return torch.from_numpy(_run(session, ids, mask_np))
+            return _run(session, ids, mask)
         bounds = np.linspace(0, len(ids), parts + 1).astype(int)
-        slices = [(ids[a:b], mask_np[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        slices = [(ids[a:b], mask[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         futures = [self._pool.submit(_run, session, *sl) for sl in slices[1:]]
         first = _run(session, *slices[0])  # the calling thread takes a slice too
-        return torch.from_numpy(np.concatenate([first, *(f.result() for f in futures)]))
+        return np.concatenate([first, *(f.result() for f in futures)])
 
 
 def cached_session(path: Path, build: Callable[[], object], what: str):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint
+from model.arca.composer import FrozenComposer, static_features
 from model.arca.lora import load_lora, merge_lora
 from model.arca.pipeline import ArcaCore, ArcaModelConfig, build_core
 from model.arca.views import romaniser_versions, warm_up_romanisers
@@ -36,6 +37,7 @@ class ArcaEncoder:
         # queries skip the views whose gate weight provably stays below this (ArcaCore.prune); passages never do,
         # so the index is exactly the model's and only the query side trades a bounded error for latency
         self.query_view_bound = query_view_bound
+        self._frozen: FrozenComposer | None = None  # the composer as numpy, for queries on ONNX Runtime
         base = core.base
         self.model_id = f"arca@{checkpoint_sha256[:8]} (multilingual-e5-small base)"
         # everything that moves the vectors: the checkpoint bytes, the base weights, the romanisers' rules
@@ -67,6 +69,40 @@ class ArcaEncoder:
         bound = settings.query_view_bound if settings is not None else 0.0
         return cls(core, sha, batch_size, bound)
 
+    def _encode_queries(self, texts: list[str], chunk: int) -> np.ndarray:
+        """Queries on the ONNX runtime: what ``ArcaCore.prune`` then ``ArcaCore.forward`` compute (the same
+        vectors), with the views tokenised once and the gate, bounds and adaptor in numpy (``FrozenComposer``)."""
+        core, below = self.core, self.query_view_bound
+        if self._frozen is None:
+            self._frozen = core.composer.frozen()
+        views = core.build_views(texts)
+        ids = core.base.token_ids([t for tv in views for t in tv.texts], "query")
+        starts = np.cumsum([0, *(len(tv.texts) for tv in views)])
+        lengths = [[len(x) for x in ids[a:b]] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        static = static_features(views, lengths, max(len(tv.texts) for tv in views)).numpy()
+        kept: list[list[int]] = []
+        for b, tv in enumerate(views):
+            keep = list(range(len(tv.texts)))
+            if below > 0 and len(keep) > 1:
+                bounds = self._frozen.weight_bounds(static[b, : len(keep)])
+                keep = [v for v in keep if bounds[v] >= below] or [int(bounds.argmax())]
+            kept.append(keep)
+        rows = [ids[starts[b] + v] for b, keep in enumerate(kept) for v in keep]
+        # grouped as ArcaCore.embed_flat groups them (sorted by length, ``chunk`` rows per run): int8 activations
+        # are quantised per run, so the same grouping gives the same vectors
+        by_length = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        pooled = np.empty((len(rows), self.dim), dtype=np.float32)
+        for s in range(0, len(rows), chunk):
+            part = by_length[s : s + chunk]
+            pooled[part] = core.trunk.run(*core.base.pad([rows[i] for i in part]), "query")
+        unit = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        pos = 0
+        for b, keep in enumerate(kept):
+            out[b] = self._frozen.compose(unit[pos : pos + len(keep)], static[b, keep])
+            pos += len(keep)
+        return out
+
     @property
     def query_signature(self) -> str:
         """What besides the fingerprint shapes query vectors (for caches of encoded queries)."""
@@ -89,15 +125,19 @@ class ArcaEncoder:
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), desc="encode", unit="text")
+        fast = kind == "query" and self.core.trunk is not None
         try:
             with torch.inference_mode():
                 for s in range(0, len(order), bs):
                     idx = order[s : s + bs]
-                    views = self.core.build_views([texts[i] for i in idx])
-                    if kind == "query" and self.query_view_bound > 0:
-                        views = self.core.prune(views, kind, self.query_view_bound)
-                    emb, _ = self.core(views, kind, chunk=bs)
-                    out[idx] = emb.float().cpu().numpy()
+                    if fast:
+                        out[idx] = self._encode_queries([texts[i] for i in idx], bs)
+                    else:
+                        views = self.core.build_views([texts[i] for i in idx])
+                        if kind == "query" and self.query_view_bound > 0:
+                            views = self.core.prune(views, kind, self.query_view_bound)
+                        emb, _ = self.core(views, kind, chunk=bs)
+                        out[idx] = emb.float().cpu().numpy()
                     if bar is not None:
                         bar.update(len(idx))
         finally:

@@ -147,6 +147,34 @@ def test_weight_bounds_hold_for_any_encoder_output() -> None:
     assert composer.weight_bounds(static[:1], lone)[0, 0] == pytest.approx(1.0)
 
 
+def test_frozen_composer_computes_what_the_module_does() -> None:
+    """The numpy composer queries are served with: same bounds, same composed vectors as the torch module."""
+    torch.manual_seed(2)
+    builder = ViewBuilder(Glosser(LEXICON))
+    views = [builder.build(t) for t in ("Running Shoes", "Giày Thể Thao Nữ", "รองเท้าสีดำ", "জুতা কালো", "ao thun")]
+    n_views = max(len(v.texts) for v in views)
+    mask = torch.tensor([[i < len(v.texts) for i in range(n_views)] for v in views])
+    static = static_features(views, [[3 + i for i in range(len(v.texts))] for v in views], n_views)
+    composer = Composer()
+    for layer in (composer.gate[0], composer.gate[-1]):
+        torch.nn.init.normal_(layer.weight, std=2.0)
+        torch.nn.init.normal_(layer.bias)
+    torch.nn.init.normal_(composer.prior, std=2.0)
+    with torch.no_grad():
+        composer.adaptor.weight.add_(0.05 * torch.randn(384, 384))
+    stacked = torch.nn.functional.normalize(torch.randn(len(views), n_views, 384), dim=-1)
+    with torch.no_grad():
+        out, _ = composer(stacked, mask, static)
+        bounds = composer.weight_bounds(static, mask)
+    frozen = composer.frozen()
+    for b, tv in enumerate(views):
+        k = len(tv.texts)
+        assert np.allclose(frozen.weight_bounds(static[b, :k].numpy()), bounds[b, :k].numpy(), atol=1e-6)
+        got = frozen.compose(stacked[b, :k].numpy(), static[b, :k].numpy())
+        assert np.allclose(got, out[b].numpy(), atol=1e-6)
+    assert {len(tv.texts) for tv in views} >= {1, 2}  # lone views and gated ones both checked
+
+
 def test_adaptor_is_orthogonal_at_init() -> None:
     composer = Composer()
     assert composer.orthogonality_gap().item() == pytest.approx(0.0, abs=1e-8)

@@ -59,6 +59,46 @@ def test_onnx_arca_matches_torch(arca_for_runtime, onnx_cache) -> None:
     assert (ref * got).sum(axis=1).min() > 0.99999
 
 
+def test_served_queries_are_the_pipeline_vectors(arca_for_runtime, onnx_cache) -> None:
+    """Queries on ONNX Runtime take the numpy path (views tokenised once, ``FrozenComposer``): the same vectors as
+    ``ArcaCore.prune`` + ``ArcaCore.forward`` over the same trunk, pruned or not, one query or a batch (int8
+    activations are quantised per run, so the grouping of rows must be the same too)."""
+    import numpy as np
+
+    from model.arca.encoder import ArcaEncoder
+
+    arca = arca_for_runtime
+    arca.core.trunk = OnnxTrunk.for_model(arca.core.student, arca.fingerprint, onnx_cache, query_precision="int8")
+    try:
+        for bound in (0.0, 0.3):
+            served = ArcaEncoder(arca.core, "0" * 64, batch_size=4, query_view_bound=bound)
+            with torch.inference_mode():
+                views = arca.core.build_views(TEXTS)
+                if bound:
+                    views = arca.core.prune(views, "query", bound)
+                assert bound == 0 or sum(len(v.texts) for v in views) < sum(
+                    len(v.texts) for v in arca.core.build_views(TEXTS))  # the bound really drops views here
+            batch = served.encode(TEXTS, kind="query")
+            for text in TEXTS:
+                with torch.inference_mode():
+                    one_views = arca.core.build_views([text])
+                    if bound:
+                        one_views = arca.core.prune(one_views, "query", bound)
+                    ref, _ = arca.core(one_views, "query")
+                assert np.abs(served.encode([text], kind="query")[0] - ref[0].numpy()).max() < 1e-5
+            order = sorted(range(len(TEXTS)), key=lambda i: len(TEXTS[i]))  # encode()'s own grouping
+            for start in range(0, len(order), 4):
+                idx = order[start : start + 4]
+                with torch.inference_mode():
+                    group = arca.core.build_views([TEXTS[i] for i in idx])
+                    if bound:
+                        group = arca.core.prune(group, "query", bound)
+                    ref, _ = arca.core(group, "query", chunk=4)
+                assert np.abs(batch[idx] - ref.numpy()).max() < 1e-5
+    finally:
+        arca.core.trunk = None
+
+
 @pytest.fixture(scope="module")
 def arca_for_runtime(base_encoder):
     """An Arca encoder with non-trivial (random) LoRA and gate weights, so a merge/export slip would show."""
@@ -72,6 +112,10 @@ def arca_for_runtime(base_encoder):
     with torch.no_grad():
         for m in lora_modules(core.student).values():
             m.lora_b.normal_(std=0.02)
+        for layer in (core.composer.gate[0], core.composer.gate[-1]):
+            layer.weight.normal_(std=1.0)
+        core.composer.prior.normal_()
+        core.composer.adaptor.weight.add_(0.05 * torch.randn(384, 384))
     merge_lora(core.student)
     return ArcaEncoder(core, "0" * 64, batch_size=16)
 
