@@ -186,7 +186,15 @@ class Searcher:
 
     async def serving_version(self) -> IndexVersion:
         try:
-            version = await self._store_call(self.store.open_current, opens=True)
+            version = None
+            if self.store.local_reads:
+                # a stat of the pointer, on the loop: the worker thread only when another version must be opened
+                # (a hand-off per search competed with the encoder thread: ~3 ms p50, ~9 ms p95 on 2 busy cores)
+                version = await self._store_call(self.store.current_version)
+                if version is not None and version != self.store.opened_version():
+                    version = None
+            if version is None:
+                version = await self._store_call(self.store.open_current, opens=True)
         except StoreUnavailable:
             self.metrics.serving(None)
             raise

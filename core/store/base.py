@@ -217,6 +217,11 @@ class VectorStore(abc.ABC):
         that just started serving), so that the reads after it find it open."""
         return self.current_version()
 
+    def opened_version(self) -> IndexVersion | None:
+        """The version ``open_current`` last opened in this process, known without any I/O (None: nothing is open,
+        or the engine keeps nothing open: the server's)."""
+        return None
+
     @abc.abstractmethod
     def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
         """Top-k by cosine in the serving version; ``exact`` bypasses HNSW."""

@@ -368,6 +368,10 @@ class EdgeStore(VectorStore):
             self._open_serving()
         return version
 
+    def opened_version(self) -> IndexVersion | None:
+        serving = self._serving
+        return serving.version if serving is not None else None
+
     def _open_serving(self) -> _Serving:
         """The serving shard, reopened whenever the pointer moved. The replaced shard is not closed explicitly:
         searches still running on it would fail; dropping the last reference closes it once they return."""

@@ -143,17 +143,32 @@ class _ThreadSpy:
 
 @pytest.mark.parametrize("local_reads", [True, False], ids=["local reads", "remote reads"])
 def test_local_reads_run_on_the_event_loop_and_version_opens_off_it(own_index, encoder, local_reads):
-    """Edge's reads are in-process and sub-millisecond: searched on the loop; opening a newly serving version's
-    shard (the slow part) happens in ``open_current``, in a worker thread. A remote store is read off the loop."""
+    """Edge's reads are in-process and sub-millisecond: searched on the loop, and so is the check of the serving
+    version (a stat of its pointer); opening a newly serving version's shard (the slow part) never happens on the
+    loop (``open_current`` in a worker thread, or the spelling vocabulary's background scan got there first). A
+    remote store is read off the loop."""
+    import threading
+
     store = open_store(own_index, read_only=True)
+    loads: set[str] = set()
+    real_load = store._load
+
+    def load(version):
+        loads.add(threading.current_thread().name)
+        return real_load(version)
+
+    store._load = load
     spy = _ThreadSpy(store, local_reads)
     try:
         with app_client(own_index, encoder, spy) as c:
-            assert c.post("/v1/search", json={"query": "sepatu lari"}).status_code == 200
+            for query in ("sepatu lari", "áo khoác"):
+                assert c.post("/v1/search", json={"query": query}).status_code == 200
             loop_thread = c.portal.call(_current_thread_name)
     finally:
         store.close()
-    assert loop_thread not in spy.threads["open_current"]
+    assert loads and loop_thread not in loads, loads  # the shard was opened, off the loop
+    assert loop_thread not in spy.threads.get("open_current", set())
+    assert (spy.threads["current_version"] >= {loop_thread}) is local_reads  # the version check, on the loop
     for read in ("hybrid_search", "with_display_fields"):
         assert (spy.threads[read] == {loop_thread}) is local_reads, (read, spy.threads[read], loop_thread)
 
