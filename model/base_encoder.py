@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar on every start
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from model.encoder import Kind, query_precision_signature
 
 if TYPE_CHECKING:
     from core.settings import Settings
+    from model.runtime import OnnxTrunk
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local; never wait on the unreachable hub
 
@@ -103,7 +104,7 @@ class BaseEncoder:
         self._fast.no_padding()
         self._pad_id = self.tokenizer.pad_token_id
         # an inference runtime for the trunk (model.runtime.OnnxTrunk) set by the loader; None = torch
-        self.trunk: Callable[..., torch.Tensor] | None = None
+        self.trunk: OnnxTrunk | None = None
 
     @property
     def query_signature(self) -> str:
@@ -209,6 +210,10 @@ class BaseEncoder:
             with torch.inference_mode():
                 for s in range(0, len(order), bs):
                     idx = order[s : s + bs]
+                    if self.trunk is not None:  # numpy end to end: no torch operation in the API's encoder thread
+                        pooled = self.trunk.run(*self.pad([ids[i] for i in idx]), kind)
+                        out[idx] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+                        continue
                     pooled = self.embed_tokens_batch(self.collate([ids[i] for i in idx]), kind)
                     out[idx] = F.normalize(pooled, dim=-1).cpu().numpy()
                     if bar is not None:

@@ -6,7 +6,7 @@ served with (same tokenisation, prefixes, pooling and length ordering).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from model.encoder import Kind
 
 if TYPE_CHECKING:
     from model.base_encoder import BaseEncoder
+    from model.runtime import OnnxTrunk
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class ArcaCore(nn.Module):
         self.composer = composer
         self.views = views
         # an inference runtime for the student trunk (model.runtime.OnnxTrunk) set by the loader; None = torch
-        self.trunk: Callable[..., torch.Tensor] | None = None
+        self.trunk: OnnxTrunk | None = None
 
     def build_views(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[TextViews]:
         langs = languages if languages is not None else [None] * len(texts)
