@@ -93,8 +93,8 @@ def main() -> None:
             await searcher.search(request(q))
             times["search"].append((time.perf_counter() - t0) * 1000)
 
-    # the searcher's own objects, wrapped where they are looked up at search time
-    searcher.queries._encoder = encoder
+    # the searcher's own objects, wrapped where they are looked up at search time (the encoder thread calls
+    # ``encoder.encode`` through the same object)
     encoder.encode = _timed(times["encode (thread)"], recorded)  # type: ignore[method-assign]
     searcher.queries.encode_many = _timed_async(times["encode (await)"], searcher.queries.encode_many)  # type: ignore[method-assign]
     searcher.serving_version = _timed_async(times["version"], searcher.serving_version)  # type: ignore[method-assign]

@@ -213,9 +213,9 @@ class BaseEncoder:
                     if self.trunk is not None:  # numpy end to end: no torch operation in the API's encoder thread
                         pooled = self.trunk.run(*self.pad([ids[i] for i in idx]), kind)
                         out[idx] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-                        continue
-                    pooled = self.embed_tokens_batch(self.collate([ids[i] for i in idx]), kind)
-                    out[idx] = F.normalize(pooled, dim=-1).cpu().numpy()
+                    else:
+                        pooled = self.embed_tokens_batch(self.collate([ids[i] for i in idx]), kind)
+                        out[idx] = F.normalize(pooled, dim=-1).cpu().numpy()
                     if bar is not None:
                         bar.update(len(idx))
         finally:

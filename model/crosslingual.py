@@ -106,16 +106,20 @@ class QueryTranslator:
     def english_phrases(self, text: str, english_only: bool = False) -> list[str]:
         """The canonical English of the lexicon phrases in ``text``, longest match first, left to right
         (``english_only``: of the phrases written in English)."""
+        return list(dict.fromkeys(c for c, in_english in self._matches(text) if in_english or not english_only))
+
+    def _matches(self, text: str) -> list[tuple[str, bool]]:
+        """(canonical English, written in English?) of every lexicon phrase in ``text``, longest match first, left
+        to right."""
         tokens = _tokens(fold(text))
-        found: list[str] = []
+        found: list[tuple[str, bool]] = []
         i = 0
         while i < len(tokens):
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
                 key = tuple(tokens[i : i + n])
                 canonical = self._english.get(key)
                 if canonical is not None:
-                    if canonical not in found and (not english_only or key in self._from_english):
-                        found.append(canonical)
+                    found.append((canonical, key in self._from_english))
                     i += n
                     break
             else:
@@ -146,7 +150,8 @@ class QueryTranslator:
             return []
         targets = [lang for lang in languages if lang != "en"]
         typed = fold(text)
-        phrases = self.english_phrases(text)
+        matches = self._matches(text)
+        phrases = list(dict.fromkeys(canonical for canonical, _ in matches))
         if corrections:
             phrases += [p for p in self.english_phrases(corrected_text(text, corrections)) if p not in phrases]
         out: list[str] = []
@@ -155,7 +160,7 @@ class QueryTranslator:
                 spellings = self._terms.get(canonical, {}).get(lang, ())
                 out.extend(t for t in spellings if t not in out and fold(t) not in typed)
         if "en" in languages and phrases:
-            in_english = set(self.english_phrases(text, english_only=True))
+            in_english = {canonical for canonical, written_in_english in matches if written_in_english}
             for canonical in phrases:
                 if canonical not in in_english:
                     out.extend(t for t in self._english_spellings.get(canonical, [canonical])

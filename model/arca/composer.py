@@ -120,6 +120,13 @@ class Composer(nn.Module):
         return (a.T @ a - torch.eye(a.shape[0], device=a.device, dtype=a.dtype)).pow(2).sum()
 
 
+def views_to_keep(bounds: Sequence[float], below: float) -> list[int]:
+    """Positions of the views whose weight bound (``weight_bounds``) reaches ``below``; the view with the highest
+    bound when none does."""
+    keep = [v for v, bound in enumerate(bounds) if bound >= below]
+    return keep or [int(np.argmax(bounds))]
+
+
 class FrozenComposer:
     """A trained ``Composer`` as float32 numpy arrays: the same gate, weight bounds and adaptor, one text at a time.
 

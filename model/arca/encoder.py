@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint
-from model.arca.composer import FrozenComposer, static_features
+from model.arca.composer import FrozenComposer, static_features, views_to_keep
 from model.arca.lora import load_lora, merge_lora
 from model.arca.pipeline import ArcaCore, ArcaModelConfig, build_core
 from model.arca.views import romaniser_versions, warm_up_romanisers
@@ -80,13 +80,8 @@ class ArcaEncoder:
         starts = np.cumsum([0, *(len(tv.texts) for tv in views)])
         lengths = [[len(x) for x in ids[a:b]] for a, b in zip(starts[:-1], starts[1:], strict=True)]
         static = static_features(views, lengths, max(len(tv.texts) for tv in views)).numpy()
-        kept: list[list[int]] = []
-        for b, tv in enumerate(views):
-            keep = list(range(len(tv.texts)))
-            if below > 0 and len(keep) > 1:
-                bounds = self._frozen.weight_bounds(static[b, : len(keep)])
-                keep = [v for v in keep if bounds[v] >= below] or [int(bounds.argmax())]
-            kept.append(keep)
+        kept = [views_to_keep(self._frozen.weight_bounds(static[b, : len(tv.texts)]), below)
+                if below > 0 and len(tv.texts) > 1 else list(range(len(tv.texts))) for b, tv in enumerate(views)]
         rows = [ids[starts[b] + v] for b, keep in enumerate(kept) for v in keep]
         # grouped as ArcaCore.embed_flat groups them (sorted by length, ``chunk`` rows per run): int8 activations
         # are quantised per run, so the same grouping gives the same vectors

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from model.arca.composer import Composer, static_features
+from model.arca.composer import Composer, static_features, views_to_keep
 from model.arca.lora import DEFAULT_TARGETS, make_student
 from model.arca.views import VIEW_TYPES, Glosser, TextViews, ViewBuilder
 from model.base_encoder import mean_pool
@@ -96,7 +96,7 @@ class ArcaCore(nn.Module):
         bounds = self.composer.weight_bounds(static.to(self.composer.prior), mask.to(self.composer.prior.device)).cpu()
         out = []
         for b, tv in enumerate(views):
-            keep = [v for v in range(len(tv.texts)) if bounds[b, v] >= below] or [int(bounds[b].argmax())]
+            keep = views_to_keep(bounds[b, : len(tv.texts)].tolist(), below)
             if len(keep) == len(tv.texts):
                 out.append(tv)
             else:

@@ -107,14 +107,32 @@ def test_views_are_deduplicated() -> None:
 # ------------------------------------------------------------------------------------------- composer
 
 
+MIXED_TEXTS = ("Running Shoes", "Giày Thể Thao Nữ", "รองเท้าสีดำ", "জুতা কালো", "ao thun")
+
+
+def _composer_inputs(texts, lengths) -> tuple[list, torch.Tensor, torch.Tensor]:
+    """(views of ``texts``, their (B, V) presence mask, static features); ``lengths(k)``: token counts of k views."""
+    builder = ViewBuilder(Glosser(LEXICON))
+    views = [builder.build(t) for t in texts]
+    n_views = max(len(v.texts) for v in views)
+    mask = torch.tensor([[i < len(v.texts) for i in range(n_views)] for v in views])
+    return views, mask, static_features(views, [lengths(len(v.texts)) for v in views], n_views)
+
+
+def _sharp_composer() -> Composer:
+    """A composer with a sharp, non-monotone gate and a strong view prior."""
+    composer = Composer()
+    for layer in (composer.gate[0], composer.gate[-1]):
+        torch.nn.init.normal_(layer.weight, std=2.0)
+    torch.nn.init.normal_(composer.prior, std=2.0)
+    return composer
+
+
 def test_composer_output_is_unit_and_gate_sums_to_one() -> None:
     torch.manual_seed(0)
-    builder = ViewBuilder(Glosser(LEXICON))
-    views = [builder.build(t) for t in ("running shoes", "Giày Thể Thao Nữ", "รองเท้าสีดำ")]
-    n_views = max(len(v.texts) for v in views)
+    views, mask, static = _composer_inputs(("running shoes", "Giày Thể Thao Nữ", "รองเท้าสีดำ"), lambda k: [5] * k)
+    n_views = mask.shape[1]
     stacked = torch.nn.functional.normalize(torch.randn(len(views), n_views, 384), dim=-1)
-    mask = torch.tensor([[i < len(v.texts) for i in range(n_views)] for v in views])
-    static = static_features(views, [[5] * len(v.texts) for v in views], n_views)
     composer = Composer()
     torch.nn.init.normal_(composer.gate[-1].weight)  # a non-uniform gate
     out, weights = composer(stacked, mask, static)
@@ -126,15 +144,9 @@ def test_composer_output_is_unit_and_gate_sums_to_one() -> None:
 def test_weight_bounds_hold_for_any_encoder_output() -> None:
     """The pre-encoding bound is never below the weight the gate gives, whatever the views' embeddings are."""
     torch.manual_seed(1)
-    builder = ViewBuilder(Glosser(LEXICON))
-    views = [builder.build(t) for t in ("Running Shoes", "Giày Thể Thao Nữ", "รองเท้าสีดำ", "জুতা কালো", "ao thun")]
-    n_views = max(len(v.texts) for v in views)
-    mask = torch.tensor([[i < len(v.texts) for i in range(n_views)] for v in views])
-    static = static_features(views, [[7] * len(v.texts) for v in views], n_views)
-    composer = Composer()
-    for layer in (composer.gate[0], composer.gate[-1]):
-        torch.nn.init.normal_(layer.weight, std=2.0)  # a sharp, non-monotone gate
-    torch.nn.init.normal_(composer.prior, std=2.0)
+    views, mask, static = _composer_inputs(MIXED_TEXTS, lambda k: [7] * k)
+    n_views = mask.shape[1]
+    composer = _sharp_composer()
     bounds = composer.weight_bounds(static, mask)
     assert torch.all(bounds[~mask] == 0) and torch.all(bounds <= 1)
     for _ in range(200):
@@ -150,16 +162,11 @@ def test_weight_bounds_hold_for_any_encoder_output() -> None:
 def test_frozen_composer_computes_what_the_module_does() -> None:
     """The numpy composer queries are served with: same bounds, same composed vectors as the torch module."""
     torch.manual_seed(2)
-    builder = ViewBuilder(Glosser(LEXICON))
-    views = [builder.build(t) for t in ("Running Shoes", "Giày Thể Thao Nữ", "รองเท้าสีดำ", "জুতা কালো", "ao thun")]
-    n_views = max(len(v.texts) for v in views)
-    mask = torch.tensor([[i < len(v.texts) for i in range(n_views)] for v in views])
-    static = static_features(views, [[3 + i for i in range(len(v.texts))] for v in views], n_views)
-    composer = Composer()
+    views, mask, static = _composer_inputs(MIXED_TEXTS, lambda k: [3 + i for i in range(k)])
+    n_views = mask.shape[1]
+    composer = _sharp_composer()
     for layer in (composer.gate[0], composer.gate[-1]):
-        torch.nn.init.normal_(layer.weight, std=2.0)
         torch.nn.init.normal_(layer.bias)
-    torch.nn.init.normal_(composer.prior, std=2.0)
     with torch.no_grad():
         composer.adaptor.weight.add_(0.05 * torch.randn(384, 384))
     stacked = torch.nn.functional.normalize(torch.randn(len(views), n_views, 384), dim=-1)
