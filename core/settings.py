@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         description="Arca queries skip a view whose gate weight provably stays below this (0 = encode every view; "
         "chosen on the dev split, see the model card). Passages always use every view.",
     )
+    query_tower: Literal["distilled", "full"] = Field(
+        "full",
+        description="Arca queries: distilled = the first layers of Arca distilled to the full model's query vectors "
+        "(query_tower_checkpoint; faster, measured in the model card); full = all 12 layers. Passages (the "
+        "index) always use the full model.",
+    )
+    query_tower_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "query_tower.pt")
     max_seq_len: int = Field(128, ge=8, le=512)
 
     # retrieval and reranking

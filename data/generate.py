@@ -37,7 +37,7 @@ import json
 import random
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -567,6 +567,31 @@ def generate_queries(lex: Lexicon, listings: dict[str, list[Listing]], seed: int
                 Query(id=f"{market}-{split}-{n:04d}", text=text, language=market, noise=noise, relevant=relevant)
                 for n, (text, noise, relevant) in enumerate(rows, start=1)
             ]
+    return out
+
+
+def more_train_queries(per_noise: int, seed: int, held_texts: Iterable[str] = ()) -> list[tuple[str, str, str]]:
+    """Unlabelled (text, market, noise) queries beyond queries.train.jsonl, under the train side of the split rule.
+
+    The split is the bundled catalogue's (``DEFAULT_SEED``): held-out types stay out, every wording hashes as it
+    does for the files, and ``held_texts`` (the dev and test query texts) are claimed by dev first, so no text
+    here equals a dev or test query up to case and diacritics. ``seed`` only drives which asks are drawn.
+    """
+    lex = load_lexicon()
+    splitter = _Splitter.build(lex, DEFAULT_SEED)
+    for text in held_texts:
+        splitter.claim("dev", text)
+    maker = _QueryMaker(lex, generate_products(lex, DEFAULT_SEED), splitter)
+    out: list[tuple[str, str, str]] = []
+    for market in MARKETS:
+        rng = _stream(seed, "more-train", market)
+        seen: set[str] = set()
+        for noise in NOISES_BY_MARKET[market]:
+            try:
+                made = maker.make(market, "train", noise, per_noise, rng, seen)
+            except RuntimeError:  # this noise's wordings ran out before the quota (it says so); the others go on
+                continue
+            out += [(text, market, noise) for text, noise, _ in made]
     return out
 
 

@@ -35,10 +35,19 @@ def load_encoder(settings: Settings) -> Encoder:
             "or serve the untrained base with LIRA_MODEL=base"
         )
     from model.arca.encoder import ArcaEncoder
+    from model.arca.tower import TowerCheckpointError
 
-    arca = ArcaEncoder.from_checkpoint(base, settings.arca_checkpoint, settings)
+    try:
+        arca = ArcaEncoder.from_checkpoint(base, settings.arca_checkpoint, settings)
+    except TowerCheckpointError as e:
+        raise ModelLoadError(str(e)) from e
     if onnx:
         arca.core.trunk = OnnxTrunk.for_model(
             arca.core.student, arca.fingerprint, settings.model_cache_dir, settings.threads, settings.query_precision
         )
+        if arca.tower_sha256 is not None:  # queries run the distilled tower's own graph
+            arca.core.query_trunk = OnnxTrunk.for_model(
+                arca.core.query_student, f"{arca.fingerprint}-tower-{arca.tower_sha256[:12]}",
+                settings.model_cache_dir, settings.threads, settings.query_precision,
+            )
     return arca

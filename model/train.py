@@ -1,6 +1,7 @@
 """``python -m model.train <trainer> --config FILE [--resume]``: one entry point for every trainable part.
 
-Each subcommand maps to a trainer function in ``TRAINERS`` (Arca, the encoder; LaSR, the reranker).
+Each subcommand maps to a trainer function in ``TRAINERS`` (Arca, the encoder; LaSR, the reranker; tower, Arca's
+distilled query tower).
 """
 
 from __future__ import annotations
@@ -27,9 +28,19 @@ def _lasr(args: argparse.Namespace) -> None:
     train_lasr(args.config, output=args.output, run_dir=args.run_dir)
 
 
+def _tower(args: argparse.Namespace) -> None:
+    from model.arca.tower_data import train_tower
+
+    if args.resume:
+        raise SystemExit("the tower trains in minutes and keeps no resumable state: run it again without --resume")
+    train_tower(args.config, output=args.output, run_dir=args.run_dir, bundle=args.bundle,
+                prepare_only=args.prepare_only)
+
+
 TRAINERS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "arca": (_arca, "model/configs/arca.yaml"),
     "lasr": (_lasr, "model/configs/lasr.yaml"),
+    "tower": (_tower, "model/configs/tower.yaml"),
 }
 
 
@@ -42,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.add_argument("--resume", action="store_true", help="continue from the run dir's saved trainer state")
         p.add_argument("--run-dir", type=Path, default=None, help="override the config's run dir")
         p.add_argument("--output", type=Path, default=None, help="override the config's checkpoint path")
+        if name == "tower":
+            p.add_argument("--bundle", type=Path, default=None,
+                           help="training bundle directory: used when it holds one, else prepared there first")
+            p.add_argument("--prepare-only", action="store_true",
+                           help="only write the bundle (then distil elsewhere, e.g. on a GPU machine)")
         p.set_defaults(fn=fn)
     args = parser.parse_args(argv)
     args.fn(args)

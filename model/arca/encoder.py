@@ -15,6 +15,7 @@ from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint
 from model.arca.composer import FrozenComposer, static_features, views_to_keep
 from model.arca.lora import load_lora, merge_lora
 from model.arca.pipeline import ArcaCore, ArcaModelConfig, build_core
+from model.arca.tower import load_tower
 from model.arca.views import romaniser_versions, warm_up_romanisers
 from model.encoder import Kind, query_precision_signature
 
@@ -39,6 +40,8 @@ class ArcaEncoder:
         self.query_view_bound = query_view_bound
         self._frozen: FrozenComposer | None = None  # the composer as numpy, for queries on ONNX Runtime
         base = core.base
+        self.checkpoint_sha256 = checkpoint_sha256
+        self.tower_sha256: str | None = None  # set by ``use_tower``
         self.model_id = f"arca@{checkpoint_sha256[:8]} (multilingual-e5-small base)"
         # everything that moves the vectors: the checkpoint bytes, the base weights, the romanisers' rules
         provenance = json.dumps([checkpoint_sha256, base.fingerprint, romaniser_versions()], sort_keys=True)
@@ -67,12 +70,26 @@ class ArcaEncoder:
         warm_up_romanisers()  # ~5 s of uroman tables at start-up instead of on the first Urdu/Bengali query
         batch_size = settings.batch_size if settings is not None else base.batch_size
         bound = settings.query_view_bound if settings is not None else 0.0
-        return cls(core, sha, batch_size, bound)
+        encoder = cls(core, sha, batch_size, bound)
+        if settings is not None and settings.query_tower == "distilled":
+            encoder.use_tower(settings.query_tower_checkpoint)
+        return encoder
+
+    def use_tower(self, path: Path) -> None:
+        """Encode queries with the distilled query tower at ``path`` (``model.arca.tower``); passages, and so the
+        index and its version, are unchanged."""
+        tower, sha = load_tower(self.core.student, path, self.checkpoint_sha256)
+        self.core.query_student = tower.to(self.core.base.device)
+        self.core.query_trunk = None
+        self.tower_sha256 = sha
+        layers = len(tower.encoder.layer)
+        self.model_id = f"arca@{self.checkpoint_sha256[:8]} (multilingual-e5-small base; queries: {layers}-layer " \
+                        f"tower@{sha[:8]})"
 
     def _encode_queries(self, texts: list[str], chunk: int) -> np.ndarray:
         """Queries on the ONNX runtime: what ``ArcaCore.prune`` then ``ArcaCore.forward`` compute (the same
         vectors), with the views tokenised once and the gate, bounds and adaptor in numpy (``FrozenComposer``)."""
-        core, below = self.core, self.query_view_bound
+        core, below, trunk = self.core, self.query_view_bound, self.core.trunk_for("query")
         if self._frozen is None:
             self._frozen = core.composer.frozen()
         views = core.build_views(texts)
@@ -89,7 +106,7 @@ class ArcaEncoder:
         pooled = np.empty((len(rows), self.dim), dtype=np.float32)
         for s in range(0, len(rows), chunk):
             part = by_length[s : s + chunk]
-            pooled[part] = core.trunk.run(*core.base.pad([rows[i] for i in part]), "query")
+            pooled[part] = trunk.run(*core.base.pad([rows[i] for i in part]), "query")
         unit = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         pos = 0
@@ -102,7 +119,8 @@ class ArcaEncoder:
     def query_signature(self) -> str:
         """What besides the fingerprint shapes query vectors (for caches of encoded queries)."""
         parts = [f"view_bound={self.query_view_bound:g}" if self.query_view_bound > 0 else "",
-                 query_precision_signature(self.core.trunk)]
+                 f"tower={self.tower_sha256[:12]}" if self.tower_sha256 else "",
+                 query_precision_signature(self.core.trunk_for("query"))]
         return ",".join(p for p in parts if p)
 
     def encode(
@@ -120,7 +138,7 @@ class ArcaEncoder:
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), desc="encode", unit="text")
-        fast = kind == "query" and self.core.trunk is not None
+        fast = kind == "query" and self.core.trunk_for("query") is not None
         try:
             with torch.inference_mode():
                 for s in range(0, len(order), bs):

@@ -55,6 +55,14 @@ class ArcaCore(nn.Module):
         self.views = views
         # an inference runtime for the student trunk (model.runtime.OnnxTrunk) set by the loader; None = torch
         self.trunk: OnnxTrunk | None = None
+        # the distilled query tower (model.arca.tower), when served: queries take it instead of the full student,
+        # and ``query_trunk`` is its inference runtime
+        self.query_student: nn.Module | None = None
+        self.query_trunk: OnnxTrunk | None = None
+
+    def trunk_for(self, kind: Kind) -> OnnxTrunk | None:
+        """The inference runtime that encodes ``kind`` texts (None = torch)."""
+        return self.query_trunk if kind == "query" and self.query_student is not None else self.trunk
 
     def build_views(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[TextViews]:
         langs = languages if languages is not None else [None] * len(texts)
@@ -65,12 +73,14 @@ class ArcaCore(nn.Module):
         ids = self.base.token_ids(flat, kind)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         pooled = []
+        trunk = self.trunk_for(kind)
+        model = self.query_student if kind == "query" and self.query_student is not None else self.student
         for s in range(0, len(order), chunk):
             batch = self.base.collate([ids[i] for i in order[s : s + chunk]])
-            if self.trunk is not None and not torch.is_grad_enabled():
-                pooled.append(self.trunk(batch, kind).to(self.base.device))
+            if trunk is not None and not torch.is_grad_enabled():
+                pooled.append(trunk(batch, kind).to(self.base.device))
                 continue
-            hidden = self.student(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
+            hidden = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
             pooled.append(mean_pool(hidden.last_hidden_state, batch.get("attention_mask")))
         flat_emb = torch.cat(pooled) if len(pooled) > 1 else pooled[0]
         if order != list(range(len(order))):  # back to the input order

@@ -190,18 +190,31 @@ class E5Pack:
     def tensor(self, name: str) -> np.ndarray:
         """One tensor as float32 in its implied shape."""
         e = self.tensors[name]
-        shape = self.shape(name)
-        if int(np.prod(shape)) != e.count:
-            raise ValueError(f"{name}: {e.count} elements, expected shape {shape}")
-        raw = memoryview(self._data)[e.offset : e.offset + e.nbytes]
-        if e.dtype == DTYPE_F32:
-            if e.nbytes != 4 * e.count:
-                raise ValueError(f"{name}: f32 tensor with {e.nbytes} bytes for {e.count} elements")
-            flat = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-        elif e.dtype == DTYPE_Q4:
-            if e.nbytes != e.count // QK * _Q4_BLOCK.itemsize:
-                raise ValueError(f"{name}: q4 tensor with {e.nbytes} bytes for {e.count} elements")
-            flat = dequantise_q4(raw, e.count)
-        else:
-            raise ValueError(f"{name}: unknown dtype {e.dtype}")
-        return flat.reshape(shape)
+        return decode_tensor(name, self.raw(name), e.dtype, e.count, self.shape(name))
+
+    def raw(self, name: str) -> memoryview:
+        """The stored bytes of one tensor (f32 or Q4_0 blocks), undecoded."""
+        e = self.tensors[name]
+        return memoryview(self._data)[e.offset : e.offset + e.nbytes]
+
+
+def row_bytes(dtype: int, width: int) -> int:
+    """Stored bytes of one ``width``-element row (Q4_0 rows of a multiple of 32 are whole blocks)."""
+    return width * 4 if dtype == DTYPE_F32 else width // QK * _Q4_BLOCK.itemsize
+
+
+def decode_tensor(name: str, raw: memoryview | bytes, dtype: int, count: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Stored bytes -> float32 array of ``shape`` (what ``E5Pack.tensor`` returns; also reads row subsets)."""
+    if int(np.prod(shape)) != count:
+        raise ValueError(f"{name}: {count} elements, expected shape {shape}")
+    if dtype == DTYPE_F32:
+        if len(raw) != 4 * count:
+            raise ValueError(f"{name}: f32 tensor with {len(raw)} bytes for {count} elements")
+        flat = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    elif dtype == DTYPE_Q4:
+        if len(raw) != count // QK * _Q4_BLOCK.itemsize:
+            raise ValueError(f"{name}: q4 tensor with {len(raw)} bytes for {count} elements")
+        flat = dequantise_q4(raw, count)
+    else:
+        raise ValueError(f"{name}: unknown dtype {dtype}")
+    return flat.reshape(shape)
