@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         "chosen on the dev split, see the model card). Passages always use every view.",
     )
     query_tower: Literal["distilled", "full"] = Field(
-        "full",
+        "distilled",
         description="Arca queries: distilled = the first layers of Arca distilled to the full model's query vectors "
         "(query_tower_checkpoint; faster, measured in the model card); full = all 12 layers. Passages (the "
         "index) always use the full model.",

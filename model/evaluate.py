@@ -513,6 +513,9 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     pairs.add_argument("--data", type=Path, required=True, help="directory of LANG.tsv files (English<TAB>other)")
     pairs.add_argument("--json", type=Path, help="also write the scores (fractions) as JSON here")
     pairs.add_argument("--limit", type=int, help="use only the first N valid pairs of each file")
+    pairs.add_argument("--query-tower", choices=("full", "distilled"), default="full",
+                       help="Arca's encoder for both sides: full = the 12-layer model (default: this measures the "
+                       "encoder itself); distilled = the query tower that serves search queries")
     cat = sub.add_parser("catalogue", help="nDCG@10 / Recall@10 / MRR on the judged catalogue queries")
     cat.add_argument("--split", choices=("train", "dev", "test"), default="test",
                      help="tune on dev, report test (default)")
@@ -531,13 +534,14 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
 def _run_pairs(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> int:
     pairs = read_pair_dir(args.data, args.limit)
     start = time.perf_counter()
-    encoders = load_encoders(settings)
+    encoders = load_encoders(settings.model_copy(update={"query_tower": args.query_tower}))
     loaded = time.perf_counter()
     result = evaluate_pairs(pairs, encoders, embedder)
     done = time.perf_counter()
     if note := _same_model_note(encoders):
         print(f"note: {note}")
-    print(f"Bitext top-1 accuracy (%) on {args.data}, E5 'query' prefix on both sides\n")
+    tower = "" if args.query_tower == "full" else f", Arca through its query tower ({encoders['arca'].model_id})"
+    print(f"Bitext top-1 accuracy (%) on {args.data}, E5 'query' prefix on both sides{tower}\n")
     print(pairs_table(result, {lang: len(en) for lang, (en, _) in pairs.items()}))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
