@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -34,6 +35,15 @@ T = TypeVar("T")
 
 class IndexNotReady(RuntimeError):
     """No usable index version: none built yet, or built with another model."""
+
+
+def names_cache_path(settings: Settings, encoder: Encoder, names: Sequence[str]) -> Path:
+    """Where the market names' query vectors are kept between starts: keyed by everything that shapes a query
+    vector (the model, and how queries are encoded: runtime, precision, view bound, query tower) and the names."""
+    key = hashlib.sha256("\n".join([encoder.fingerprint, settings.runtime, settings.query_precision,
+                                     repr(settings.query_view_bound), getattr(encoder, "query_signature", ""),
+                                     *names]).encode()).hexdigest()[:16]
+    return settings.model_cache_dir / "market-names" / f"{key}.npy"
 
 
 @dataclass
@@ -92,10 +102,7 @@ class Searcher:
         model cache for the next start (a name a search needs before then is encoded in its batch)."""
         t0 = time.perf_counter()
         names = self.translator.listing_names()
-        s = self.settings
-        key = hashlib.sha256("\n".join([self.encoder.fingerprint, s.runtime, s.query_precision,
-                                         repr(s.query_view_bound), *names]).encode()).hexdigest()[:16]
-        path = s.model_cache_dir / "market-names" / f"{key}.npy"
+        path = names_cache_path(self.settings, self.encoder, names)
         try:
             cached = np.load(path) if path.exists() else None
             if cached is not None and cached.shape[0] == len(names):

@@ -102,7 +102,7 @@ def test_served_tower_encodes_queries_only(tiny_run, tmp_path) -> None:
     out, _ = tiny_run
     common = {"_env_file": None, "model_cache_dir": Settings(_env_file=None).model_cache_dir, "query_view_bound": 0.0,
               "query_precision": "fp32"}
-    full = load_encoder(Settings(**common, runtime="onnx"))
+    full = load_encoder(Settings(**common, runtime="onnx", query_tower="full"))
     tower_onnx = load_encoder(Settings(**common, runtime="onnx", query_tower="distilled",
                                        query_tower_checkpoint=out / "tower.pt"))
     tower_torch = load_encoder(Settings(**common, runtime="torch", query_tower="distilled",
