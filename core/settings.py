@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         "index) always use the full model.",
     )
     query_tower_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "query_tower.pt")
+    query_tower_max_tokens: int = Field(
+        20, ge=1, le=512,
+        description="With the distilled tower, a query text (each view) of more tokens than this, prefix and "
+        "specials included, takes the full model: the tower is for what shoppers type (the longest train query is "
+        "20 tokens), not for sentences, where its approximation is weakest.",
+    )
     max_seq_len: int = Field(128, ge=8, le=512)
 
     # retrieval and reranking

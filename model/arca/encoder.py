@@ -72,15 +72,16 @@ class ArcaEncoder:
         bound = settings.query_view_bound if settings is not None else 0.0
         encoder = cls(core, sha, batch_size, bound)
         if settings is not None and settings.query_tower == "distilled":
-            encoder.use_tower(settings.query_tower_checkpoint)
+            encoder.use_tower(settings.query_tower_checkpoint, settings.query_tower_max_tokens)
         return encoder
 
-    def use_tower(self, path: Path) -> None:
-        """Encode queries with the distilled query tower at ``path`` (``model.arca.tower``); passages, and so the
-        index and its version, are unchanged."""
+    def use_tower(self, path: Path, max_tokens: int) -> None:
+        """Encode query texts of at most ``max_tokens`` tokens with the distilled query tower at ``path``
+        (``model.arca.tower``); passages, and so the index and its version, are unchanged."""
         tower, sha = load_tower(self.core.student, path, self.checkpoint_sha256)
         self.core.query_student = tower.to(self.core.base.device)
         self.core.query_trunk = None
+        self.core.tower_max_tokens = max_tokens
         self.tower_sha256 = sha
         layers = len(tower.encoder.layer)
         self.model_id = f"arca@{self.checkpoint_sha256[:8]} (multilingual-e5-small base; queries: {layers}-layer " \
@@ -89,7 +90,7 @@ class ArcaEncoder:
     def _encode_queries(self, texts: list[str], chunk: int) -> np.ndarray:
         """Queries on the ONNX runtime: what ``ArcaCore.prune`` then ``ArcaCore.forward`` compute (the same
         vectors), with the views tokenised once and the gate, bounds and adaptor in numpy (``FrozenComposer``)."""
-        core, below, trunk = self.core, self.query_view_bound, self.core.trunk_for("query")
+        core, below = self.core, self.query_view_bound
         if self._frozen is None:
             self._frozen = core.composer.frozen()
         views = core.build_views(texts)
@@ -105,8 +106,8 @@ class ArcaEncoder:
         by_length = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         pooled = np.empty((len(rows), self.dim), dtype=np.float32)
         for s in range(0, len(rows), chunk):
-            part = by_length[s : s + chunk]
-            pooled[part] = trunk.run(*core.base.pad([rows[i] for i in part]), "query")
+            for tower, part in core.routed("query", by_length[s : s + chunk], rows):
+                pooled[part] = core.runner(tower)[1].run(*core.base.pad([rows[i] for i in part]), "query")
         unit = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         pos = 0
@@ -119,8 +120,8 @@ class ArcaEncoder:
     def query_signature(self) -> str:
         """What besides the fingerprint shapes query vectors (for caches of encoded queries)."""
         parts = [f"view_bound={self.query_view_bound:g}" if self.query_view_bound > 0 else "",
-                 f"tower={self.tower_sha256[:12]}" if self.tower_sha256 else "",
-                 query_precision_signature(self.core.trunk_for("query"))]
+                 f"tower={self.tower_sha256[:12]}<={self.core.tower_max_tokens}" if self.tower_sha256 else "",
+                 query_precision_signature(self.core.trunk)]
         return ",".join(p for p in parts if p)
 
     def encode(
@@ -138,7 +139,8 @@ class ArcaEncoder:
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), desc="encode", unit="text")
-        fast = kind == "query" and self.core.trunk_for("query") is not None
+        fast = kind == "query" and self.core.trunk is not None and (
+            self.core.query_student is None or self.core.query_trunk is not None)
         try:
             with torch.inference_mode():
                 for s in range(0, len(order), bs):

@@ -55,14 +55,31 @@ class ArcaCore(nn.Module):
         self.views = views
         # an inference runtime for the student trunk (model.runtime.OnnxTrunk) set by the loader; None = torch
         self.trunk: OnnxTrunk | None = None
-        # the distilled query tower (model.arca.tower), when served: queries take it instead of the full student,
-        # and ``query_trunk`` is its inference runtime
+        # the distilled query tower (model.arca.tower), when served: query texts of at most ``tower_max_tokens``
+        # tokens take it instead of the full student (longer ones, where its approximation is weakest, do not);
+        # ``query_trunk`` is its inference runtime
         self.query_student: nn.Module | None = None
         self.query_trunk: OnnxTrunk | None = None
+        self.tower_max_tokens = 0
 
-    def trunk_for(self, kind: Kind) -> OnnxTrunk | None:
-        """The inference runtime that encodes ``kind`` texts (None = torch)."""
-        return self.query_trunk if kind == "query" and self.query_student is not None else self.trunk
+    def tower_takes(self, kind: Kind, tokens: int) -> bool:
+        """Whether a ``kind`` text of ``tokens`` tokens (prefix and specials included) goes through the tower."""
+        return kind == "query" and self.query_student is not None and tokens <= self.tower_max_tokens
+
+    def runner(self, tower: bool) -> tuple[nn.Module, OnnxTrunk | None]:
+        """(torch module, inference runtime or None) of the tower or of the full student."""
+        return (self.query_student, self.query_trunk) if tower else (self.student, self.trunk)
+
+    def routed(self, kind: Kind, rows: Sequence[int], ids: Sequence[Sequence[int]]) -> list[tuple[bool, list[int]]]:
+        """``rows`` (positions in ``ids``) cut into runs of the same route, in order: (tower?, rows)."""
+        out: list[tuple[bool, list[int]]] = []
+        for r in rows:
+            tower = self.tower_takes(kind, len(ids[r]))
+            if out and out[-1][0] == tower:
+                out[-1][1].append(r)
+            else:
+                out.append((tower, [r]))
+        return out
 
     def build_views(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[TextViews]:
         langs = languages if languages is not None else [None] * len(texts)
@@ -73,15 +90,15 @@ class ArcaCore(nn.Module):
         ids = self.base.token_ids(flat, kind)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         pooled = []
-        trunk = self.trunk_for(kind)
-        model = self.query_student if kind == "query" and self.query_student is not None else self.student
         for s in range(0, len(order), chunk):
-            batch = self.base.collate([ids[i] for i in order[s : s + chunk]])
-            if trunk is not None and not torch.is_grad_enabled():
-                pooled.append(trunk(batch, kind).to(self.base.device))
-                continue
-            hidden = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
-            pooled.append(mean_pool(hidden.last_hidden_state, batch.get("attention_mask")))
+            for tower, rows in self.routed(kind, order[s : s + chunk], ids):  # sorted: short (tower) rows first
+                model, trunk = self.runner(tower)
+                batch = self.base.collate([ids[i] for i in rows])
+                if trunk is not None and not torch.is_grad_enabled():
+                    pooled.append(trunk(batch, kind).to(self.base.device))
+                    continue
+                hidden = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
+                pooled.append(mean_pool(hidden.last_hidden_state, batch.get("attention_mask")))
         flat_emb = torch.cat(pooled) if len(pooled) > 1 else pooled[0]
         if order != list(range(len(order))):  # back to the input order
             inverse = torch.empty(len(order), dtype=torch.long)

@@ -13,7 +13,8 @@ from core.settings import REPO_ROOT, Settings
 
 TINY = REPO_ROOT / "model" / "configs" / "tower_tiny.yaml"
 ARCA = REPO_ROOT / "model" / "checkpoints" / "arca.pt"
-QUERIES = ["giày thể thao nữ", "รองเท้าวิ่ง Nike สีดำ", "sepatu lari pria", "jute kale mardana", "iPhone 15 case"]
+QUERIES = ["giày thể thao nữ", "รองเท้าวิ่ง Nike สีดำ", "sepatu lari pria", "jute kale mardana", "iPhone 15 case",
+           "a long pasted product description, well over twenty tokens, which the tower leaves to the full model"]
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +109,15 @@ def test_served_tower_encodes_queries_only(tiny_run, tmp_path) -> None:
     tower_torch = load_encoder(Settings(**common, runtime="torch", query_tower="distilled",
                                         query_tower_checkpoint=out / "tower.pt"))
     assert "2-layer tower" in tower_onnx.model_id and tower_onnx.fingerprint == full.fingerprint  # same index
-    assert "tower=" in tower_onnx.query_signature and "tower=" not in full.query_signature
+    assert "tower=" in tower_onnx.query_signature and "<=20" in tower_onnx.query_signature
+    assert "tower=" not in full.query_signature
     q_full, q_onnx, q_torch = (e.encode(QUERIES, kind="query") for e in (full, tower_onnx, tower_torch))
     assert (q_onnx * q_torch).sum(1).min() > 0.9999
-    assert (q_onnx * q_full).sum(1).max() < 0.9999  # a 2-layer tiny tower is not the full model
+    short, long = slice(0, -1), -1  # every view of the last query is over query_tower_max_tokens (20)
+    assert (q_onnx[short] * q_full[short]).sum(1).max() < 0.9999  # a 2-layer tiny tower is not the full model
+    assert float(q_onnx[long] @ q_full[long]) > 0.99999 and float(q_torch[long] @ q_full[long]) > 0.99999
+    alone = tower_onnx.encode(QUERIES[-1:], kind="query")[0]
+    assert float(alone @ q_onnx[long]) > 0.99999  # routed the same alone or in a batch
     p_full, p_tower = (e.encode(QUERIES, kind="passage") for e in (full, tower_onnx))
     assert np.array_equal(p_full, p_tower)
 
