@@ -250,12 +250,13 @@ def distil(teacher: nn.Module, tower: nn.Module, train: TokenRows, dev: TokenRow
     log(history[-1])
     best = (mean, copy.deepcopy(tower.encoder.layer.state_dict()))
     budget = cfg.time_budget_min * 60
-    start, step, running = time.perf_counter(), 0, []
+    start, step, running, out_of_time = time.perf_counter(), 0, [], False
     tower.train()
-    while step < cfg.steps:
+    while step < cfg.steps and not out_of_time:
         for part in train.batches(cfg.batch_size, rng):
             elapsed = time.perf_counter() - start
-            if step >= cfg.steps or elapsed >= budget:
+            out_of_time = elapsed >= budget
+            if step >= cfg.steps or out_of_time:
                 break
             progress = max(step / cfg.steps, elapsed / budget)
             lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * progress))
@@ -281,9 +282,6 @@ def distil(teacher: nn.Module, tower: nn.Module, train: TokenRows, dev: TokenRow
                 log(history[-1])
                 if history[-1]["dev_cos"] > best[0]:
                     best = (history[-1]["dev_cos"], copy.deepcopy(tower.encoder.layer.state_dict()))
-        else:
-            continue
-        break
     if step % cfg.eval_every:
         history.append(_evaluate(step, start, running, dev_cosine))
         log(history[-1])

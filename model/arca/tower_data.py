@@ -68,8 +68,7 @@ def query_texts(data: dict[str, Any], data_dir: Path) -> list[str]:
     if data.get("corpora"):
         pairs, _ = read_parallel(data_dir, data["corpora"])
         texts += [t for p in pairs for t in (p.text, p.english)]
-    held_folded = set(held)
-    unique = sorted({t.strip() for t in texts if t.strip()} - held_folded)
+    unique = sorted({t.strip() for t in texts if t.strip()} - set(held))
     random.Random(data.get("seed", 13)).shuffle(unique)
     limit = data.get("max_texts")
     return unique[:limit] if limit else unique
