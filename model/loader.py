@@ -48,6 +48,6 @@ def load_encoder(settings: Settings) -> Encoder:
         if arca.tower_sha256 is not None:  # queries run the distilled tower's own graph
             arca.core.query_trunk = OnnxTrunk.for_model(
                 arca.core.query_student, f"{arca.fingerprint}-tower-{arca.tower_sha256[:12]}",
-                settings.model_cache_dir, settings.threads, settings.query_precision,
+                settings.model_cache_dir, settings.threads, settings.query_precision, queries_only=True,
             )
     return arca

@@ -162,13 +162,15 @@ class OnnxTrunk:
     queries: 42 ms vs 56 ms on 2 cores), and each slice drops the padding its own rows do not need.
 
     Passages always run the fp32 graph (the index is exactly the model's); queries run ``query_path`` when given
-    (the int8 graph of ``quantize_trunk``), trading a bounded error on the query side only for latency.
+    (the int8 graph of ``quantize_trunk``), trading a bounded error on the query side only for latency. A
+    ``queries_only`` trunk (the query tower's) holds the int8 graph alone: never hand it passages.
     """
 
     def __init__(self, path: Path, session, threads: int | None = None, query_path: Path | None = None,
-                 query_session=None) -> None:
+                 query_session=None, precision: Precision | None = None) -> None:
         """Sessions come from ``for_model`` (which builds the cached graphs); ``query_session`` None = queries run
-        the fp32 ``session`` too."""
+        the fp32 ``session`` too; ``precision`` states the queries' precision where ``session`` is not fp32."""
+        self._precision = precision
         self.path = path
         self.query_path = query_path
         self.threads = max(1, threads or len(os.sched_getaffinity(0)))
@@ -178,21 +180,33 @@ class OnnxTrunk:
 
     @classmethod
     def for_model(cls, model: nn.Module, fingerprint: str, cache_dir: Path, threads: int | None = None,
-                  query_precision: Precision = "fp32") -> OnnxTrunk:
+                  query_precision: Precision = "fp32", queries_only: bool = False) -> OnnxTrunk:
         """The cached export of ``model`` (keyed by ``fingerprint``), exported now if absent or unreadable; with
-        ``query_precision="int8"`` also its cached int8 query graph, quantised now if absent or unreadable."""
+        ``query_precision="int8"`` also its cached int8 query graph, quantised now if absent or unreadable.
+
+        ``queries_only`` (a query tower): with int8 queries the fp32 graph is only the quantiser's input, and no
+        session is kept for it (each session holds its own ~380 MB copy of the embedding table)."""
         path = Path(cache_dir) / "onnx" / f"{export_key(fingerprint)}.onnx"
+        query_path = path.with_name(f"{path.stem}-{hashlib.sha256(INT8_RECIPE.encode()).hexdigest()[:8]}.onnx")
+        if queries_only and query_precision == "int8":
+            def build() -> None:
+                if not path.is_file():
+                    log.info("exporting the encoder trunk to %s (once per model)", path)
+                    export_trunk(model, path)
+                quantize_trunk(path, query_path)
+
+            session = cached_session(query_path, build, "quantising the query trunk")
+            return cls(path, session, threads, query_path, session, precision="int8")
         session = cached_session(path, lambda: export_trunk(model, path), "exporting the encoder trunk")
-        query_path, query_session = None, None
-        if query_precision == "int8":
-            query_path = path.with_name(f"{path.stem}-{hashlib.sha256(INT8_RECIPE.encode()).hexdigest()[:8]}.onnx")
-            query_session = cached_session(query_path, lambda: quantize_trunk(path, query_path),
-                                            "quantising the query trunk")
+        if query_precision != "int8":
+            return cls(path, session, threads)
+        query_session = cached_session(query_path, lambda: quantize_trunk(path, query_path),
+                                        "quantising the query trunk")
         return cls(path, session, threads, query_path, query_session)
 
     @property
     def query_precision(self) -> Precision:
-        return "int8" if self.query_session is not self.session else "fp32"
+        return self._precision or ("int8" if self.query_session is not self.session else "fp32")
 
     def __call__(self, batch: Mapping[str, torch.Tensor], kind: str = "passage") -> torch.Tensor:
         ids = batch["input_ids"].cpu().numpy().astype(np.int64, copy=False)

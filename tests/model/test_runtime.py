@@ -167,3 +167,9 @@ def test_int8_query_graph(base_encoder, onnx_cache) -> None:
     int8.query_path.write_bytes(b"damaged")
     rebuilt = OnnxTrunk.for_model(base_encoder.model, base_encoder.fingerprint, onnx_cache, query_precision="int8")
     assert torch.allclose(rebuilt(batch, "query"), q8, atol=1e-5)  # rebuilt, the same graph again
+
+    # a query tower's trunk keeps no fp32 session (its ~380 MB embedding table once, not twice)
+    lean = OnnxTrunk.for_model(base_encoder.model, base_encoder.fingerprint, onnx_cache, query_precision="int8",
+                               queries_only=True)
+    assert lean.session is lean.query_session and lean.query_precision == "int8"
+    assert torch.allclose(lean(batch, "query"), q8, atol=1e-5)
