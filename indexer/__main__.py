@@ -111,8 +111,8 @@ def _run(args: argparse.Namespace, settings, status):
     from indexer.job import reindex
     from model.loader import load_encoder
 
-    # the indexer encodes passages only: no int8 query graph to build or hold
-    encoder = load_encoder(settings.model_copy(update={"query_precision": "fp32"}))
+    # the indexer encodes passages only: no int8 query graph and no query tower to build or hold
+    encoder = load_encoder(settings.model_copy(update={"query_precision": "fp32", "query_tower": "full"}))
     store = open_store(settings)
     try:
         return reindex(
