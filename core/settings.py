@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +108,11 @@ class Settings(BaseSettings):
         "are searched too; the dense query is pulled towards the market's names for its English words; false = the "
         "words as typed only.",
     )
-    lasr_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "lasr.pt")
+    lasr_checkpoint: Path = Field(
+        REPO_ROOT / "model" / "checkpoints" / "lasr.pt",
+        description="LaSR head. Unset: lasr.pt, trained on the query tower's vectors, or with LIRA_QUERY_TOWER=full "
+        "lasr_full.pt, trained on 12-layer query vectors.",
+    )
     rerank_candidates: int = Field(50, ge=1, le=200, description="Fused candidates LaSR rescores (N).")
     prefetch: int = Field(50, ge=1, le=1000, description="Dense and lexical candidates fetched before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant: score = sum 1/(k + rank).")
@@ -150,6 +154,13 @@ class Settings(BaseSettings):
     # scale-out (Qdrant server only)
     shard_number: int = Field(1, ge=1, description="Shards of each index version's collection.")
     replication_factor: int = Field(1, ge=1, description="Copies of each shard across the cluster's peers.")
+
+    @model_validator(mode="after")
+    def _lasr_for_the_query_path(self) -> Settings:
+        """The LaSR head trained on the vectors the queries get, unless a head is named."""
+        if self.query_tower == "full" and "lasr_checkpoint" not in self.model_fields_set:
+            self.lasr_checkpoint = REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt"
+        return self
 
     @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
     @classmethod
