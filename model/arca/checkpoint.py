@@ -27,13 +27,17 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> str:
     """Write atomically (temp file + rename) and return the sha256 of the bytes written."""
     buf = io.BytesIO()
     torch.save({"format": FORMAT, **payload}, buf)
-    data = buf.getvalue()
+    return write_atomic(path, buf.getvalue())
+
+
+def write_atomic(path: Path, data: bytes) -> str:
+    """Write ``data`` at ``path`` (temp file + rename: a killed run leaves no torn file); returns its sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the checkpoint is a shared, committed artefact
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a checkpoint is a shared, committed artefact
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

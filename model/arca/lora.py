@@ -116,3 +116,13 @@ def merge_lora(model: nn.Module) -> None:
     for name, m in lora_modules(model).items():
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name), attr, m.merged())
+
+
+def merged_student(base_model: nn.Module, config: dict, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The served student of an Arca checkpoint (its ``config`` and ``lora`` entries) over ``base_model``, LoRA
+    merged: what the Arca encoder runs, built without the composer or the views."""
+    student = make_student(base_model, config["top_layers"], config["rank"], config["alpha"],
+                           targets=tuple(config["targets"]))
+    load_lora(student, state)
+    merge_lora(student)
+    return student

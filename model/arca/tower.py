@@ -7,8 +7,8 @@ the Arca student with its LoRA merged, the targets are its unit pooled vectors o
 composer is served), the loss is 1 − cosine plus an in-batch contrastive term (each student vector must also be
 closer to its own target than to the batch's others, which keeps neighbouring queries apart).
 
-This module needs only torch and numpy (no tokenizer, romaniser or settings): the trainer runs it on a GPU
-machine from a prepared bundle (``model.arca.tower_data``), and serving loads its checkpoint over the base.
+This module needs only torch, numpy and transformers (no tokenizer files, romanisers or settings): the trainer runs
+it on a GPU machine from a prepared bundle (``model.arca.tower_data``), and serving loads its checkpoint over the base.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ import copy
 import hashlib
 import io
 import math
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from model.arca.checkpoint import write_atomic
+from model.base_encoder import mean_pool
 
 FORMAT = "arca-tower/1"
 
@@ -75,11 +76,8 @@ def make_tower(student: nn.Module, layers: int) -> nn.Module:
 
 
 def pooled_unit(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """E5 mean pooling of ``model``'s last hidden states, L2-normalised, fp32."""
-    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
-    return nn.functional.normalize(pooled, dim=-1)
+    """E5 mean pooling of ``model``'s last hidden states (``mean_pool``, as served), L2-normalised, fp32."""
+    return nn.functional.normalize(mean_pool(model(input_ids=ids, attention_mask=mask).last_hidden_state, mask), dim=-1)
 
 
 # ------------------------------------------------------------------------------------------ checkpoint
@@ -127,18 +125,7 @@ def save_tower(path: Path, tower: nn.Module, *, arca_sha256: str, base_fingerpri
                "history": history}
     buf = io.BytesIO()
     torch.save(payload, buf)
-    data = buf.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return hashlib.sha256(data).hexdigest()
+    return write_atomic(path, buf.getvalue())
 
 
 def load_tower(student: nn.Module, path: Path, arca_sha256: str) -> tuple[nn.Module, str]:
@@ -245,10 +232,21 @@ def distil(teacher: nn.Module, tower: nn.Module, train: TokenRows, dev: TokenRow
     params = [p for p in tower.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    mean, p5 = dev_cosine()
-    history = [{"step": 0, "seconds": 0.0, "loss": float("nan"), "dev_cos": round(mean, 5), "dev_cos_p5": round(p5, 5)}]
-    log(history[-1])
-    best = (mean, copy.deepcopy(tower.encoder.layer.state_dict()))
+    history: list[dict[str, float]] = []
+    best: tuple[float, dict[str, torch.Tensor]] = (-2.0, {})
+
+    def record(step: int, losses: list[float]) -> None:
+        """One history record (dev cosine now, mean training loss since the last), logged; the best weights kept."""
+        nonlocal best
+        mean, p5 = dev_cosine()
+        history.append({"step": step, "seconds": round(time.perf_counter() - start, 1) if step else 0.0,
+                        "loss": round(sum(losses) / len(losses), 5) if losses else float("nan"),
+                        "dev_cos": round(mean, 5), "dev_cos_p5": round(p5, 5)})
+        log(history[-1])
+        if history[-1]["dev_cos"] > best[0]:
+            best = (history[-1]["dev_cos"], copy.deepcopy(tower.encoder.layer.state_dict()))
+
+    record(0, [])
     budget = cfg.time_budget_min * 60
     start, step, running, out_of_time = time.perf_counter(), 0, [], False
     tower.train()
@@ -277,23 +275,10 @@ def distil(teacher: nn.Module, tower: nn.Module, train: TokenRows, dev: TokenRow
             step += 1
             running.append(float(loss.detach()))
             if step % cfg.eval_every == 0:
-                history.append(_evaluate(step, start, running, dev_cosine))
+                record(step, running)
                 running = []
-                log(history[-1])
-                if history[-1]["dev_cos"] > best[0]:
-                    best = (history[-1]["dev_cos"], copy.deepcopy(tower.encoder.layer.state_dict()))
     if step % cfg.eval_every:
-        history.append(_evaluate(step, start, running, dev_cosine))
-        log(history[-1])
-        if history[-1]["dev_cos"] > best[0]:
-            best = (history[-1]["dev_cos"], copy.deepcopy(tower.encoder.layer.state_dict()))
+        record(step, running)
     tower.encoder.layer.load_state_dict(best[1])
     tower.eval()
     return history
-
-
-def _evaluate(step: int, start: float, running: list[float], dev_cosine: Callable[[], tuple[float, float]]) -> dict:
-    mean, p5 = dev_cosine()
-    loss = sum(running) / len(running) if running else float("nan")
-    return {"step": step, "seconds": round(time.perf_counter() - start, 1), "loss": round(loss, 5),
-            "dev_cos": round(mean, 5), "dev_cos_p5": round(p5, 5)}

@@ -188,7 +188,7 @@ def train_from_bundle(cfg: dict[str, Any], bundle_dir: Path, arca_checkpoint: Pa
                       device: str = "auto") -> dict[str, Any]:
     """Distil the tower from the bundle; writes ``output`` plus ``run_dir``/history.json and curve.png."""
     from model.arca.checkpoint import load_checkpoint
-    from model.arca.lora import load_lora, make_student, merge_lora
+    from model.arca.lora import merged_student
 
     dcfg = DistilConfig.from_dict(cfg.get("distil", {}))
     dev_name = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
@@ -200,11 +200,7 @@ def train_from_bundle(cfg: dict[str, Any], bundle_dir: Path, arca_checkpoint: Pa
     if bundle.meta["arca_sha256"] != arca_sha:
         raise ValueError(f"bundle {bundle_dir} was prepared for Arca {bundle.meta['arca_sha256'][:8]}, "
                          f"not {arca_checkpoint} ({arca_sha[:8]}): prepare it again")
-    mc = payload["config"]
-    student = make_student(bundle.base, mc["top_layers"], mc["rank"], mc["alpha"], targets=tuple(mc["targets"]))
-    load_lora(student, payload["lora"])
-    merge_lora(student)
-    student.to(dev)
+    student = merged_student(bundle.base, payload["config"], payload["lora"]).to(dev)
     tower = make_tower(student, dcfg.layers).to(dev)
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "log.jsonl"

@@ -31,20 +31,15 @@ def test_bundle_rebuilds_the_served_student(tiny_run, base_encoder) -> None:
     """The GPU side's teacher (base from Q4 bytes over a cut vocabulary + Arca's merged LoRA) gives the vectors
     the full-vocabulary student gives for the same texts: the distillation targets are the served model's."""
     from model.arca.checkpoint import load_checkpoint
-    from model.arca.lora import load_lora, make_student, merge_lora
+    from model.arca.lora import merged_student
     from model.arca.tower import unit_vectors
     from model.arca.tower_data import load_bundle
 
     out, _ = tiny_run
     bundle = load_bundle(out / "bundle", max_tokens=128)
     payload, _ = load_checkpoint(ARCA)
-    mc = payload["config"]
-    students = []
-    for model in (bundle.base, base_encoder.model):
-        student = make_student(model, mc["top_layers"], mc["rank"], mc["alpha"], targets=tuple(mc["targets"]))
-        load_lora(student, payload["lora"])
-        merge_lora(student)
-        students.append(student)
+    students = [merged_student(model, payload["config"], payload["lora"])
+                for model in (bundle.base, base_encoder.model)]
     rows = list(range(min(64, len(bundle.dev))))
     cut = unit_vectors(students[0], bundle.dev, torch.device("cpu"))[rows]
     vocab = np.load(out / "bundle" / "arrays.npz")["vocab"]
