@@ -1,7 +1,7 @@
 """``python -m model.train <trainer> --config FILE [--resume]``: one entry point for every trainable part.
 
-Each subcommand maps to a trainer function in ``TRAINERS`` (Arca, the encoder; LaSR, the reranker; tower, Arca's
-distilled query tower).
+Each subcommand maps to a trainer function in ``TRAINERS`` (Arca, the encoder; composer, the second stage of
+Arca: its gate refitted over the frozen student; LaSR, the reranker; tower, Arca's distilled query tower).
 """
 
 from __future__ import annotations
@@ -37,10 +37,19 @@ def _tower(args: argparse.Namespace) -> None:
                 prepare_only=args.prepare_only)
 
 
+def _composer(args: argparse.Namespace) -> None:
+    from model.arca.refit import train_composer
+
+    if args.resume:
+        raise SystemExit("the composer refit keeps no resumable state (its loop takes minutes): run it again")
+    train_composer(args.config, run_dir=args.run_dir, output=args.output)
+
+
 TRAINERS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "arca": (_arca, "model/configs/arca.yaml"),
     "lasr": (_lasr, "model/configs/lasr.yaml"),
     "tower": (_tower, "model/configs/tower.yaml"),
+    "composer": (_composer, "model/configs/composer.yaml"),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -43,6 +44,18 @@ def write_atomic(path: Path, data: bytes) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return hashlib.sha256(data).hexdigest()
+
+
+def student_sha256(payload: dict[str, Any]) -> str:
+    """Content hash of a checkpoint's student (its LoRA tensors and architecture): what the query tower depends
+    on. A composer refit keeps it; a retrained student changes it."""
+    h = hashlib.sha256(json.dumps(payload["config"], sort_keys=True).encode())
+    for name in sorted(payload["lora"]):
+        t = payload["lora"][name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], str]:

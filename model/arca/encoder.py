@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint
+from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint, student_sha256
 from model.arca.composer import FrozenComposer, static_features, views_to_keep
 from model.arca.lora import load_lora, merge_lora
 from model.arca.pipeline import ArcaCore, ArcaModelConfig, build_core
@@ -42,6 +42,7 @@ class ArcaEncoder:
         base = core.base
         self.checkpoint_sha256 = checkpoint_sha256
         self.tower_sha256: str | None = None  # set by ``use_tower``
+        self.student_sha256 = checkpoint_sha256  # set from the checkpoint by ``from_checkpoint``: the tower's key
         self.model_id = f"arca@{checkpoint_sha256[:8]} (multilingual-e5-small base)"
         # everything that moves the vectors: the checkpoint bytes, the base weights, the romanisers' rules
         provenance = json.dumps([checkpoint_sha256, base.fingerprint, romaniser_versions()], sort_keys=True)
@@ -71,6 +72,7 @@ class ArcaEncoder:
         batch_size = settings.batch_size if settings is not None else base.batch_size
         bound = settings.query_view_bound if settings is not None else 0.0
         encoder = cls(core, sha, batch_size, bound)
+        encoder.student_sha256 = student_sha256(payload)
         if settings is not None and settings.query_tower == "distilled":
             encoder.use_tower(settings.query_tower_checkpoint, settings.query_tower_max_tokens)
         return encoder
@@ -78,7 +80,7 @@ class ArcaEncoder:
     def use_tower(self, path: Path, max_tokens: int) -> None:
         """Encode query texts of at most ``max_tokens`` tokens with the distilled query tower at ``path``
         (``model.arca.tower``); passages, and so the index and its version, are unchanged."""
-        tower, sha = load_tower(self.core.student, path, self.checkpoint_sha256)
+        tower, sha = load_tower(self.core.student, path, self.student_sha256)
         self.core.query_student = tower.to(self.core.base.device)
         self.core.query_trunk = None
         self.core.tower_max_tokens = max_tokens

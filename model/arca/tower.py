@@ -117,20 +117,23 @@ def rounded(tower: nn.Module) -> nn.Module:
     return out
 
 
-def save_tower(path: Path, tower: nn.Module, *, arca_sha256: str, base_fingerprint: str, config: DistilConfig,
-               history: list[dict[str, float]]) -> str:
-    """Write the checkpoint atomically; returns its sha256."""
+def save_tower(path: Path, tower: nn.Module, *, student_sha256: str, arca_sha256: str, base_fingerprint: str,
+               config: DistilConfig, history: list[dict[str, float]]) -> str:
+    """Write the checkpoint atomically; returns its sha256. ``student_sha256`` (``checkpoint.student_sha256``)
+    is what the tower depends on and is checked at load; ``arca_sha256`` records the checkpoint it came from."""
     payload = {"format": FORMAT, "layers": len(tower.encoder.layer), "weights": tower_state(tower),
-               "arca_sha256": arca_sha256, "base_fingerprint": base_fingerprint, "config": asdict(config),
-               "history": history}
+               "student_sha256": student_sha256, "arca_sha256": arca_sha256, "base_fingerprint": base_fingerprint,
+               "config": asdict(config), "history": history}
     buf = io.BytesIO()
     torch.save(payload, buf)
     return write_atomic(path, buf.getvalue())
 
 
-def load_tower(student: nn.Module, path: Path, arca_sha256: str) -> tuple[nn.Module, str]:
+def load_tower(student: nn.Module, path: Path, student_sha256: str) -> tuple[nn.Module, str]:
     """(tower over ``student``'s embeddings with the checkpoint's layers, sha256 of the file), eval mode, frozen.
-    Refuses a tower distilled from another Arca checkpoint: its queries would not meet that index."""
+    Refuses a tower distilled from another Arca student (``checkpoint.student_sha256``): its queries would not
+    meet that index. The tower stands in for the student's view embeddings only, so an Arca checkpoint whose
+    composer was refitted over the same student (``model.arca.refit``) keeps its tower."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -145,10 +148,11 @@ def load_tower(student: nn.Module, path: Path, arca_sha256: str) -> tuple[nn.Mod
         raise TowerCheckpointError(f"query tower {path} is corrupt or not a torch file ({type(e).__name__})") from e
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TowerCheckpointError(f"query tower {path} is not a {FORMAT} checkpoint")
-    if payload["arca_sha256"] != arca_sha256:
+    if payload.get("student_sha256") != student_sha256:
         raise TowerCheckpointError(
-            f"query tower {path} was distilled from Arca {payload['arca_sha256'][:8]}, but the served Arca is "
-            f"{arca_sha256[:8]}: distil it again (python -m model.train tower) or set LIRA_QUERY_TOWER=full"
+            f"query tower {path} was distilled from Arca {payload['arca_sha256'][:8]} (student "
+            f"{str(payload.get('student_sha256'))[:8]}), but the served Arca's student is {student_sha256[:8]}: "
+            "distil it again (python -m model.train tower) or set LIRA_QUERY_TOWER=full"
         )
     tower = make_tower(student, int(payload["layers"]))
     try:

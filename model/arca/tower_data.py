@@ -98,7 +98,7 @@ def prepare_bundle(cfg: dict[str, Any], out_dir: Path, arca_checkpoint: Path) ->
     from tqdm import tqdm
 
     from core.settings import get_settings
-    from model.arca.checkpoint import load_checkpoint
+    from model.arca.checkpoint import load_checkpoint, student_sha256
     from model.base.materialise import bert_config, ensure_base_model
     from model.base.pack import E5Pack, default_pack_path, row_bytes
     from model.base_encoder import BaseEncoder
@@ -138,6 +138,7 @@ def prepare_bundle(cfg: dict[str, Any], out_dir: Path, arca_checkpoint: Path) ->
         arrays[f"{split}_offsets"] = np.cumsum([0, *map(len, rows)]).astype(np.int64)
     config = bert_config(pack).to_dict()
     meta = {"format": BUNDLE_FORMAT, "base_fingerprint": base.fingerprint, "arca_sha256": arca_sha,
+            "student_sha256": student_sha256(payload),
             "bert_config": {k: config[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads",
                                                    "intermediate_size", "hidden_act", "max_position_embeddings",
                                                    "type_vocab_size", "layer_norm_eps")},
@@ -187,7 +188,7 @@ def load_bundle(bundle_dir: Path, max_tokens: int) -> Bundle:
 def train_from_bundle(cfg: dict[str, Any], bundle_dir: Path, arca_checkpoint: Path, output: Path, run_dir: Path,
                       device: str = "auto") -> dict[str, Any]:
     """Distil the tower from the bundle; writes ``output`` plus ``run_dir``/history.json and curve.png."""
-    from model.arca.checkpoint import load_checkpoint
+    from model.arca.checkpoint import load_checkpoint, student_sha256
     from model.arca.lora import merged_student
 
     dcfg = DistilConfig.from_dict(cfg.get("distil", {}))
@@ -197,9 +198,11 @@ def train_from_bundle(cfg: dict[str, Any], bundle_dir: Path, arca_checkpoint: Pa
         torch.set_num_threads(cfg.get("threads", 2))
     bundle = load_bundle(bundle_dir, dcfg.max_tokens)
     payload, arca_sha = load_checkpoint(arca_checkpoint)
-    if bundle.meta["arca_sha256"] != arca_sha:
-        raise ValueError(f"bundle {bundle_dir} was prepared for Arca {bundle.meta['arca_sha256'][:8]}, "
-                         f"not {arca_checkpoint} ({arca_sha[:8]}): prepare it again")
+    student_sha = student_sha256(payload)
+    made_for = bundle.meta.get("student_sha256")  # bundles before the student key name the Arca checkpoint
+    if (made_for or bundle.meta["arca_sha256"]) != (student_sha if made_for else arca_sha):
+        raise ValueError(f"bundle {bundle_dir} was prepared for Arca {bundle.meta['arca_sha256'][:8]}, whose student "
+                         f"is not that of {arca_checkpoint} ({arca_sha[:8]}): prepare it again")
     student = merged_student(bundle.base, payload["config"], payload["lora"]).to(dev)
     tower = make_tower(student, dcfg.layers).to(dev)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -221,8 +224,8 @@ def train_from_bundle(cfg: dict[str, Any], bundle_dir: Path, arca_checkpoint: Pa
     target = unit_vectors(student, bundle.dev, dev)
     cos_fp = (unit_vectors(tower, bundle.dev, dev) * target).sum(-1).mean().item()
     cos_q = (unit_vectors(rounded(tower), bundle.dev, dev) * target).sum(-1).mean().item()
-    sha = save_tower(output, tower.cpu(), arca_sha256=arca_sha, base_fingerprint=bundle.meta["base_fingerprint"],
-                     config=dcfg, history=history)
+    sha = save_tower(output, tower.cpu(), student_sha256=student_sha, arca_sha256=arca_sha,
+                     base_fingerprint=bundle.meta["base_fingerprint"], config=dcfg, history=history)
     summary = {"layers": dcfg.layers, "seconds": round(seconds, 1), "device": str(dev),
                "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
                "dev_cos_trained": round(cos_fp, 5), "dev_cos_stored": round(cos_q, 5), "sha256": sha,

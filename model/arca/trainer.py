@@ -110,20 +110,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_data(cfg: ArcaTrainConfig, settings: Settings) -> TrainingData:
-    d = cfg.data
+def load_data(d: DataConfig, seed: int, settings: Settings) -> TrainingData:
+    """The training pools ``d`` names (sentences, lexicon terms, product phrases, train queries)."""
     pools: dict[str, list[Pair]] = {s: [] for s in SOURCES}
     english_only: list[str] = []
     pools["sentence"] += [Pair(xx, en, lang, "sentence") for xx, en, lang in d.inline_pairs]
     if d.corpora:
         sentences, _ = read_parallel(settings.data_dir, d.corpora, d.languages, d.holdout_flores_dev)
         if d.max_sentences is not None:
-            sentences = random.Random(cfg.seed).sample(sentences, min(d.max_sentences, len(sentences)))
+            sentences = random.Random(seed).sample(sentences, min(d.max_sentences, len(sentences)))
         pools["sentence"] += sentences
     if d.terms:
         pools["term"] = term_pairs_for(d.languages)
     if d.phrases_per_language:
-        pools["phrase"] = synthetic_phrases(d.languages, d.phrases_per_language, cfg.seed)
+        pools["phrase"] = synthetic_phrases(d.languages, d.phrases_per_language, seed)
     if d.queries:
         queries_path = settings.catalogue_path.parent / "queries.train.jsonl"
         pools["query"], english_only = read_train_queries(
@@ -149,7 +149,7 @@ class Trainer:
             batch_size=settings.batch_size,
             max_seq_len=o.max_seq_len,
         )
-        self.data = load_data(cfg, settings)
+        self.data = load_data(cfg.data, cfg.seed, settings)
         self.teacher: TeacherTargets = teacher_targets(
             self.base,
             {"query": self.data.english_texts(), "passage": self.data.english_texts(PASSAGE_SOURCES)},
