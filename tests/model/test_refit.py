@@ -87,4 +87,4 @@ def test_compare_bitext_counts_top1_and_margins() -> None:
     bad = good[[1, 0, 2]]  # the first two lines swapped: both wrong
     top1, margin = bitext(np.vstack([good, bad]), en, 3)
     assert top1 == pytest.approx((1.0 + 1 / 3) / 2)
-    assert margin == pytest.approx(np.mean([0.8, 0.5, 0.5, -0.8, -0.5, 0.5]))
+    assert margin == pytest.approx(np.mean([0.8, 0.5, 0.5, -0.8, -0.8, 0.5]))
