@@ -22,6 +22,7 @@ from model.arca.data import (
     train_queries_path,
 )
 from model.arca.views import VIEW_TYPES, Glosser, ViewBuilder, fold, guess_language
+from tests.model.helpers import config_in
 
 TINY_CONFIG = REPO_ROOT / "model" / "configs" / "arca_tiny.yaml"
 LEXICON = [  # hand-written so the expectations do not move with the catalogue lexicon
@@ -284,11 +285,7 @@ def tiny_run(tmp_path_factory) -> Path:
     from model.arca.trainer import train_arca
 
     run_dir = tmp_path_factory.mktemp("arca_run")
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    config.update(run_dir=str(run_dir), output=str(run_dir / "arca.pt"), cache_dir=str(run_dir / "cache"))
-    path = run_dir / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True))
-    train_arca(path)
+    train_arca(config_in(TINY_CONFIG, run_dir))
     return run_dir
 
 

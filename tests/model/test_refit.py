@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from core.settings import REPO_ROOT
+from tests.model.helpers import config_in
 
 TINY = REPO_ROOT / "model" / "configs" / "composer_tiny.yaml"
 ARCA = REPO_ROOT / "model" / "checkpoints" / "arca.pt"
@@ -23,11 +23,7 @@ def refit(tmp_path_factory) -> Path:
     from model.arca.refit import train_composer
 
     out = tmp_path_factory.mktemp("refit")
-    config = yaml.safe_load(TINY.read_text())
-    config.update(run_dir=str(out), output=str(out / "arca.pt"))
-    path = out / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True))
-    train_composer(path)
+    train_composer(config_in(TINY, out))
     return out
 
 
