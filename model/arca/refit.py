@@ -1,18 +1,17 @@
-"""Composer refit (``python -m model.train composer``): retrain Arca's gate, view prior and adaptor over the
-frozen, already trained student.
+"""Composer refit (``python -m model.train composer``): retrain Arca's gate and view prior (and, in a variant, its
+adaptor) over the frozen, already trained student. Tried and not shipped: model card, "Composer refit".
 
 Why a second stage: the main run (``model.arca.trainer``) trains LoRA and composer together on batches of 24 mixed
 across sources, so the contrastive term mostly sees easy negatives (a sentence against lexicon terms) and the gate
 learns what the anchor term (cosine to the English target) rewards. On held-out FLORES dev sentences that gate
-gave the gloss view ~0.9 of the weight whenever the lexicon matched a word or two, although the raw view alone
-separated the right English sentence from the others by more (the glossed vector is closer to its target *and*
-to every other English sentence). The student is frozen here, so every view can be embedded once and the gate
-trained on large single-source batches: sentences against sentences, queries against queries, which is what
-retrieval asks of it.
+gives the gloss view 0.70 of the weight where there is one, although the raw view alone separates the right English
+sentence from the others by more (``python -m model.arca.compare``). The student is frozen here, so every view can be
+embedded once and the gate trained on large single-source batches (sentences against sentences, queries against
+queries) plus train queries against their products' passages, which is what retrieval asks of it.
 
 The LoRA weights are copied byte for byte: the query tower distilled from this student stays valid (it is keyed
 on the student, ``student_sha256``). Everything else Arca serves changes with the composer (the index version,
-LaSR's heads: retrain them).
+LaSR's heads: retrain them before shipping one).
 """
 
 from __future__ import annotations
