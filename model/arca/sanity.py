@@ -84,11 +84,14 @@ def main() -> None:
     parser.add_argument("--queries-per-language", type=int, default=15, help="0 skips the catalogue check")
     parser.add_argument("--distractors", type=int, default=800)
     parser.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here too")
+    parser.add_argument("--query-tower", choices=("full", "distilled"), default="full",
+                        help="full = Arca's 12 layers for every text (what the recipe trained, as `model.evaluate "
+                        "pairs` measures it); distilled = search queries' tower")
     args = parser.parse_args()
     from model.arca.encoder import ArcaEncoder
     from model.base_encoder import BaseEncoder
 
-    settings = Settings()
+    settings = Settings().model_copy(update={"query_tower": args.query_tower})
     base = BaseEncoder.from_settings(settings)
     arca = ArcaEncoder.from_checkpoint(base, args.checkpoint or settings.arca_checkpoint, settings)
     encoders: dict[str, Encoder] = {"arca": arca, "base": base}
