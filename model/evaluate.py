@@ -286,15 +286,7 @@ class CatalogueRun:
 
     @cached_property
     def markets(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(candidate product positions, query positions) per query language: its products plus English ones."""
-        by_language: dict[str, list[int]] = defaultdict(list)
-        for i, q in enumerate(self.queries):
-            by_language[q.language].append(i)
-        return [
-            (np.array([i for i, p in enumerate(self.products) if p.language in (lang, "en")], dtype=np.int64),
-             np.array(positions, dtype=np.int64))
-            for lang, positions in by_language.items()
-        ]
+        return market_positions(self.products, self.queries)
 
     def vectors(self, encoder: str, kind: Kind) -> np.ndarray:
         if (encoder, kind) not in self._vectors:
@@ -326,19 +318,35 @@ def _dense(encoder: str) -> Callable[[CatalogueRun], list[list[str]]]:
     """Exact cosine (vectors are unit length) over the market's candidates."""
 
     def rank(run: CatalogueRun) -> list[list[str]]:
-        products, queries = run.vectors(encoder, "passage"), run.vectors(encoder, "query")
-        ranked: list[list[str]] = [[] for _ in run.queries]
-        for candidates, query_positions in run.markets:
-            market = products[candidates]
-            for start in range(0, len(query_positions), 1024):  # bounds the score matrix on a large catalogue
-                chunk = query_positions[start : start + 1024]
-                sims = queries[chunk] @ market.T
-                top = np.argsort(-sims, axis=1, kind="stable")[:, :DEPTH]
-                for q, row in zip(chunk, top, strict=True):
-                    ranked[q] = [run.products[candidates[j]].id for j in row]
-        return ranked
+        return dense_rankings(run.products, run.markets, run.vectors(encoder, "passage"), run.vectors(encoder, "query"))
 
     return rank
+
+
+def market_positions(products: Sequence[Product], queries: Sequence[Query]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(candidate product positions, query positions) per query language: its products plus English ones."""
+    by_language: dict[str, list[int]] = defaultdict(list)
+    for i, q in enumerate(queries):
+        by_language[q.language].append(i)
+    return [
+        (np.array([i for i, p in enumerate(products) if p.language in (lang, "en")], dtype=np.int64),
+         np.array(positions, dtype=np.int64))
+        for lang, positions in by_language.items()
+    ]
+
+
+def dense_rankings(products: Sequence[Product], markets: Sequence[tuple[np.ndarray, np.ndarray]],
+                   passage_vectors: np.ndarray, query_vectors: np.ndarray) -> list[list[str]]:
+    """Top-``DEPTH`` product ids per query by exact cosine (unit vectors) over its market's candidates."""
+    ranked: list[list[str]] = [[] for _ in range(len(query_vectors))]
+    for candidates, query_positions in markets:
+        market = passage_vectors[candidates]
+        for start in range(0, len(query_positions), 1024):  # bounds the score matrix on a large catalogue
+            chunk = query_positions[start : start + 1024]
+            top = np.argsort(-(query_vectors[chunk] @ market.T), axis=1, kind="stable")[:, :DEPTH]
+            for q, row in zip(chunk, top, strict=True):
+                ranked[q] = [products[candidates[j]].id for j in row]
+    return ranked
 
 
 def _hybrid_lists(run: CatalogueRun) -> list:

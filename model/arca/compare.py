@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -25,30 +24,22 @@ from core.settings import REPO_ROOT, Settings
 from model.arca.checkpoint import load_checkpoint, student_sha256
 from model.arca.composer import Composer
 from model.arca.data import TRAIN_LANGUAGES, corpus_dir
-from model.arca.refit import Row, ViewTable
+from model.arca.refit import Row, ViewTable, cached
 from model.arca.views import VIEW_TYPES
-from model.evaluate import read_queries, score_rankings
+from model.evaluate import dense_rankings, market_positions, read_queries, score_rankings
 
 
 def _views(arca, products, queries, english: list[str], sentences: list[str],
            cache: Path) -> tuple[ViewTable, ViewTable, ViewTable, ViewTable]:
-    if cache.is_file():
-        with cache.open("rb") as fh:
-            return pickle.load(fh)  # our own cache file
-    tables = (ViewTable(arca.core, [Row(p.passage_text(), None, "passage", "", "p") for p in products], 64, "passages"),
-              ViewTable(arca.core, [Row(q.text, None, "query", "", "q") for q in queries], 64, "dev queries"),
-              ViewTable(arca.core, [Row(e, None, "query", "", "e") for e in english], 64, "English lines"),
-              ViewTable(arca.core, [Row(x, None, "query", "", "x") for x in sentences], 64, "xx lines"))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        pickle.dump(tables, fh)
-    tmp.replace(cache)
-    return tables
+    return cached(cache, lambda: (
+        ViewTable(arca.core, [Row(p.passage_text(), None, "passage", "", "p") for p in products], 64, "passages"),
+        ViewTable(arca.core, [Row(q.text, None, "query", "", "q") for q in queries], 64, "dev queries"),
+        ViewTable(arca.core, [Row(e, None, "query", "", "e") for e in english], 64, "English lines"),
+        ViewTable(arca.core, [Row(x, None, "query", "", "x") for x in sentences], 64, "xx lines")))
 
 
 def cache_path(key: str) -> Path:
-    return REPO_ROOT / "var" / "cache" / "arca" / f"views-{key}.pkl"
+    return REPO_ROOT / "var" / "cache" / "arca" / f"views-{key}.pt"
 
 
 def compose(table: ViewTable, state: dict) -> np.ndarray:
@@ -105,17 +96,12 @@ def main(argv: list[str] | None = None) -> dict:
     key = hashlib.sha256(f"{students.pop()}|{base.fingerprint}|{base.max_seq_len}|{texts}".encode()).hexdigest()[:16]
     passages, dev, eng, xx = _views(arca, products, queries, english, sentences, cache_path(key))
     base_english = base.encode(english, "query")
-    langs = np.array([p.language for p in products])
+    markets = market_positions(products, queries)
     out: dict = {}
     for path, (payload, sha) in zip(args.checkpoints, payloads, strict=True):
         state = payload["composer"]
         pv, qv = compose(passages, state), compose(dev, state)
-        ranked = []
-        for i, q in enumerate(queries):
-            cand = np.flatnonzero((langs == q.language) | (langs == "en"))
-            top = cand[np.argsort(-(pv[cand] @ qv[i]), kind="stable")[:100]]
-            ranked.append([products[j].id for j in top])
-        scores = score_rankings(queries, ranked)
+        scores = score_rankings(queries, dense_rankings(products, markets, pv, qv))
         en_vecs = compose(eng, state)
         xx_vecs, weights = compose_weights(xx, state)
         gloss = xx.static[:, :, VIEW_TYPES.index("gloss")].numpy() > 0

@@ -215,6 +215,17 @@ def held_out_query(query_id: str, every: int) -> bool:
     return every > 0 and zlib.crc32(query_id.encode()) % every == 0
 
 
+def english_titles(products_path: Path) -> dict[str, str]:
+    """Product id → title of the English products in the catalogue file: the targets queries are anchored to."""
+    titles: dict[str, str] = {}
+    with Path(products_path).open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            if row.get("language") == "en":
+                titles[row["id"]] = row["title"]
+    return titles
+
+
 def read_train_queries(
     queries_path: Path, products_path: Path, per_query: int = 2, holdout_every: int = 0
 ) -> tuple[list[Pair], list[str]]:
@@ -223,12 +234,7 @@ def read_train_queries(
     ``cross_lingual_en`` queries are English already: they join the English-stability texts instead.
     """
     queries_path = train_queries_path(queries_path)
-    titles: dict[str, str] = {}
-    with Path(products_path).open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row.get("language") == "en":
-                titles[row["id"]] = row["title"]
+    titles = english_titles(products_path)
     pairs: list[Pair] = []
     english: set[str] = set()
     with queries_path.open(encoding="utf-8") as fh:

@@ -32,7 +32,8 @@ class ArcaEncoder:
 
     dim = 384
 
-    def __init__(self, core: ArcaCore, checkpoint_sha256: str, batch_size: int, query_view_bound: float = 0.0) -> None:
+    def __init__(self, core: ArcaCore, checkpoint_sha256: str, batch_size: int, query_view_bound: float = 0.0,
+                 student_sha256: str = "") -> None:
         self.core = core.eval()
         self.batch_size = batch_size
         # queries skip the views whose gate weight provably stays below this (ArcaCore.prune); passages never do,
@@ -42,7 +43,7 @@ class ArcaEncoder:
         base = core.base
         self.checkpoint_sha256 = checkpoint_sha256
         self.tower_sha256: str | None = None  # set by ``use_tower``
-        self.student_sha256 = checkpoint_sha256  # set from the checkpoint by ``from_checkpoint``: the tower's key
+        self.student_sha256 = student_sha256  # ``checkpoint.student_sha256``: the query tower's key ("" = unknown)
         self.model_id = f"arca@{checkpoint_sha256[:8]} (multilingual-e5-small base)"
         # everything that moves the vectors: the checkpoint bytes, the base weights, the romanisers' rules
         provenance = json.dumps([checkpoint_sha256, base.fingerprint, romaniser_versions()], sort_keys=True)
@@ -71,8 +72,7 @@ class ArcaEncoder:
         warm_up_romanisers()  # ~5 s of uroman tables at start-up instead of on the first Urdu/Bengali query
         batch_size = settings.batch_size if settings is not None else base.batch_size
         bound = settings.query_view_bound if settings is not None else 0.0
-        encoder = cls(core, sha, batch_size, bound)
-        encoder.student_sha256 = student_sha256(payload)
+        encoder = cls(core, sha, batch_size, bound, student_sha256(payload))
         if settings is not None and settings.query_tower == "distilled":
             encoder.use_tower(settings.query_tower_checkpoint, settings.query_tower_max_tokens)
         return encoder

@@ -23,9 +23,10 @@ import random
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -33,14 +34,22 @@ import torch
 from core.settings import Settings
 from model.arca.checkpoint import load_checkpoint, save_checkpoint
 from model.arca.composer import static_features
-from model.arca.data import PASSAGE_SOURCES, Pair, held_out_query, read_parallel, train_queries_path
+from model.arca.data import (
+    PASSAGE_SOURCES,
+    Pair,
+    english_titles,
+    held_out_query,
+    read_parallel,
+    train_queries_path,
+)
 from model.arca.losses import LossWeights, arca_losses
 from model.arca.noise import make_variant
 from model.arca.pipeline import ArcaCore
-from model.arca.trainer import DataConfig, load_data
+from model.arca.trainer import DataConfig, load_data, seed_everything
 from model.config import load_config, resolve
 from model.encoder import Kind
 
+T = TypeVar("T")
 LOSS_NAMES = ("total", "anchor", "nce", "english", "ortho", "consistency", "agreement", "retrieval")
 MAX_VIEWS = 4
 PREPARED_VERSION = 2  # bump when the way rows are drawn or embedded changes
@@ -145,6 +154,20 @@ class ViewTable:
         return out
 
 
+def cached(path: Path, build: Callable[[], T]) -> T:
+    """``build()``, saved at ``path`` (temp file + rename) the first time and loaded from there afterwards; the
+    caller keys ``path`` on everything the result depends on."""
+    if path.is_file():
+        print(f"reusing {path}", file=sys.stderr)
+        return torch.load(path, map_location="cpu", weights_only=False)  # our own file: plain Python objects
+    value = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(value, tmp)
+    tmp.replace(path)
+    return value
+
+
 def _kind(rng: random.Random, source: str, passage_prob: float) -> Kind:
     return "passage" if source in PASSAGE_SOURCES and rng.random() < passage_prob else "query"
 
@@ -217,12 +240,7 @@ def heldout_rows(cfg: RefitConfig, settings: Settings) -> dict[str, list[Row]]:
         for p in held:
             out[f"sentence:{p.language}"].append(Row(p.text, None, "query", p.english, "sentence"))
     if d.queries and d.holdout_queries_every:
-        titles = {}
-        with Path(settings.catalogue_path).open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                if row.get("language") == "en":
-                    titles[row["id"]] = row["title"]
+        titles = english_titles(settings.catalogue_path)
         path = train_queries_path(settings.catalogue_path.parent / "queries.train.jsonl")
         for line in path.read_text(encoding="utf-8").splitlines():
             q = json.loads(line)
@@ -242,12 +260,9 @@ class Validation:
         self.names = sorted(sets)
         rows = [r for name in self.names for r in sets[name]]
         english = sorted({r.english for r in rows})
-        kinds: list[Kind] = ["query" if r.source == "sentence" else "passage" for r in rows]
-        eng_rows = [Row(e, "en", "query", e, "english") for e in english]
         # English titles of products are passages; English sentences are queries (both sides "query: " in FLORES)
-        title_kind = {r.english: k for r, k in zip(rows, kinds, strict=True)}
-        for r in eng_rows:
-            r.kind = title_kind[r.text]
+        kind_of: dict[str, Kind] = {r.english: "query" if r.source == "sentence" else "passage" for r in rows}
+        eng_rows = [Row(e, "en", kind_of[e], e, "english") for e in english]
         self.xx = ViewTable(core, rows, batch, "held-out views")
         self.en = ViewTable(core, eng_rows, batch, "held-out English")
         pos = {e: i for i, e in enumerate(english)}
@@ -341,9 +356,7 @@ class Refit:
         self.cfg, self.run_dir, o = cfg, run_dir, cfg.optim
         if o.threads:
             torch.set_num_threads(o.threads)
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        seed_everything(cfg.seed)
         self.base = BaseEncoder(ensure_base_model(settings.model_cache_dir), device=settings.device,
                                 dtype=torch.float32, batch_size=o.encode_batch, max_seq_len=o.max_seq_len)
         source = resolve(cfg.arca)
@@ -351,18 +364,9 @@ class Refit:
         self.core = ArcaEncoder.from_checkpoint(self.base, source).core  # merged LoRA, eval mode
         self.core.composer.cpu()  # the views are embedded once (on the device); the tiny gate trains on the CPU
         t0 = time.perf_counter()
-        key = self._prepared_key(settings)
-        path = resolve(cfg.cache_dir) / f"refit-{key}.pt"
-        if path.is_file():  # a rerun with other losses or steps over the same rows reuses their embeddings
-            prepared = torch.load(path, map_location="cpu", weights_only=False)  # our own file: plain objects
-            print(f"reusing the embedded rows in {path}", file=sys.stderr)
-        else:
-            prepared = self._prepare(settings)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(prepared, tmp)
-            tmp.replace(path)
-        self.__dict__.update(prepared)
+        # a rerun with other losses or steps over the same rows reuses their embeddings
+        path = resolve(cfg.cache_dir) / f"refit-{self._prepared_key(settings)}.pt"
+        self.__dict__.update(cached(path, lambda: self._prepare(settings)))
         self.prepare_s = time.perf_counter() - t0
         composer = self.core.composer
         composer.requires_grad_(True)
