@@ -1,5 +1,6 @@
 """Composer refit (``python -m model.train composer``): retrain Arca's gate and view prior (and, in a variant, its
-adaptor) over the frozen, already trained student. Tried and not shipped: model card, "Composer refit".
+adaptor) over the frozen, already trained student: stage 2 of the shipped Arca (``model/configs/composer.yaml`` turns
+``arca_stage1.pt`` into ``arca.pt``); the adaptor variants were tried and not shipped (model card, "Composer refit").
 
 Why a second stage: the main run (``model.arca.trainer``) trains LoRA and composer together on batches of 24 mixed
 across sources, so the contrastive term mostly sees easy negatives (a sentence against lexicon terms) and the gate

@@ -1,5 +1,5 @@
-"""Arca's composer refit: a real tiny run over the shipped student; the student (and so the query tower) is kept
-byte for byte, the composer is retrained and chosen on held-out data, and the result serves."""
+"""Arca's composer refit: a real tiny run over stage 1 (the shipped student); the student (and so the query tower)
+is kept byte for byte, the composer is retrained and chosen on held-out data, and the result serves."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.model.helpers import config_in
 
 TINY = REPO_ROOT / "model" / "configs" / "composer_tiny.yaml"
 ARCA = REPO_ROOT / "model" / "checkpoints" / "arca.pt"
+STAGE1 = REPO_ROOT / "model" / "checkpoints" / "arca_stage1.pt"
 TOWER = REPO_ROOT / "model" / "checkpoints" / "query_tower.pt"
 
 
@@ -30,7 +31,7 @@ def refit(tmp_path_factory) -> Path:
 def test_refit_keeps_the_student_and_retrains_the_composer(refit: Path) -> None:
     from model.arca.checkpoint import load_checkpoint, student_sha256
 
-    before, source_sha = load_checkpoint(ARCA)
+    before, source_sha = load_checkpoint(STAGE1)  # composer_tiny.yaml refits stage 1, as composer.yaml does
     after, _ = load_checkpoint(refit / "arca.pt")
     assert set(after["lora"]) == set(before["lora"])
     assert all(torch.equal(after["lora"][k], before["lora"][k]) for k in before["lora"])
@@ -40,6 +41,21 @@ def test_refit_keeps_the_student_and_retrains_the_composer(refit: Path) -> None:
     # the shared adaptor stays stage 1's (adaptor_lr 0): English stays where stage 1 anchored it
     assert torch.equal(after["composer"]["adaptor.weight"], before["composer"]["adaptor.weight"])
     assert after["refit"]["from_sha256"] == source_sha
+
+
+def test_shipped_arca_is_the_refit_of_stage_1() -> None:
+    """The served checkpoint is stage 2 (composer.yaml) of the committed stage 1: same student and adaptor, a
+    different gate, and its provenance names stage 1's file; the tower was distilled from that student."""
+    from model.arca.checkpoint import load_checkpoint, student_sha256
+
+    shipped, _ = load_checkpoint(ARCA)
+    stage1, stage1_sha = load_checkpoint(STAGE1)
+    assert shipped["refit"]["from_sha256"] == stage1_sha
+    assert student_sha256(shipped) == student_sha256(stage1)
+    assert torch.equal(shipped["composer"]["adaptor.weight"], stage1["composer"]["adaptor.weight"])
+    assert not torch.equal(shipped["composer"]["gate.0.weight"], stage1["composer"]["gate.0.weight"])
+    tower = torch.load(TOWER, map_location="cpu", weights_only=True)
+    assert tower["student_sha256"] == student_sha256(shipped)
 
 
 def test_refit_keeps_the_best_held_out_composer(refit: Path) -> None:
@@ -59,7 +75,7 @@ def test_refitted_arca_serves_with_the_shipped_tower(refit: Path, base_encoder) 
     """Same student → same per-view embeddings and the tower still fits; a different gate → different vectors."""
     from model.arca.encoder import ArcaEncoder
 
-    old = ArcaEncoder.from_checkpoint(base_encoder, ARCA, None)
+    old = ArcaEncoder.from_checkpoint(base_encoder, STAGE1, None)
     new = ArcaEncoder.from_checkpoint(base_encoder, refit / "arca.pt", None)
     assert new.student_sha256 == old.student_sha256 and new.fingerprint != old.fingerprint  # a new index version
     new.use_tower(TOWER, 20)
