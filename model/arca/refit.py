@@ -89,7 +89,7 @@ class RefitOptim:
 @dataclass(frozen=True)
 class RefitConfig:
     seed: int = 13
-    arca: str = "model/checkpoints/arca.pt"  # the trained student (LoRA) and the composer to start from
+    arca: str = "model/checkpoints/arca_stage1.pt"  # stage 1: the trained student (LoRA), the composer to start from
     output: str = "var/runs/composer/arca.pt"  # not the shipped file: a refit is compared before it replaces it
     run_dir: str = "var/runs/composer"
     cache_dir: str = "var/cache/arca"  # the embedded rows, reused by reruns that only change losses or steps

@@ -88,7 +88,7 @@ class OptimConfig:
 class ArcaTrainConfig:
     seed: int = 13
     run_dir: str = "var/runs/arca"
-    output: str = "model/checkpoints/arca.pt"
+    output: str = "model/checkpoints/arca_stage1.pt"  # stage 1; the shipped arca.pt is its refit (model.arca.refit)
     cache_dir: str = "var/cache/arca"
     model: ArcaModelConfig = field(default_factory=ArcaModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
