@@ -43,10 +43,12 @@ def english_nouns(data_noun: Path) -> dict[str, str]:
     return out
 
 
+def _git(omw: Path, *args: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(omw), *args], check=True, capture_output=True, text=True).stdout
+
+
 def lemmas(omw: Path, commit: str, name: str) -> dict[str, str]:
-    text = subprocess.run(
-        ["git", "--git-dir", str(omw), "show", f"{commit}:wns/{name}.tab"], check=True, capture_output=True, text=True
-    ).stdout
+    text = _git(omw, "show", f"{commit}:wns/{name}.tab")
     out: dict[str, str] = {}
     for line in text.splitlines():
         f = line.split("\t")
@@ -104,9 +106,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("var/heldout/wordnet_nouns"))
     p.add_argument("--per-language", type=int, default=1000)
     a = p.parse_args()
-    commit = subprocess.run(
-        ["git", "--git-dir", str(a.omw), "rev-parse", a.omw_commit], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    commit = _git(a.omw, "rev-parse", a.omw_commit).strip()
     print(json.dumps(build(a.omw, commit, a.pwn_noun, a.out, a.per_language)))
 
 
