@@ -75,10 +75,11 @@ class Settings(BaseSettings):
         "chosen on the dev split, see the model card). Passages always use every view.",
     )
     query_tower: Literal["distilled", "full"] = Field(
-        "distilled",
-        description="Arca queries: distilled = the first layers of Arca distilled to the full model's query vectors "
-        "(query_tower_checkpoint; faster, measured in the model card); full = all 12 layers. Passages (the "
-        "index) always use the full model.",
+        "full",
+        description="Arca queries: full = all 12 layers; distilled = the first layers of Arca distilled to the full "
+        "model's query vectors (query_tower_checkpoint, for the student it was distilled from): faster, but far "
+        "below the full model on text unlike the demo catalogue's queries (model card, \"Generality\"). Passages "
+        "(the index) always use the full model.",
     )
     query_tower_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "query_tower.pt")
     query_tower_max_tokens: int = Field(
@@ -109,9 +110,9 @@ class Settings(BaseSettings):
         "words as typed only.",
     )
     lasr_checkpoint: Path = Field(
-        REPO_ROOT / "model" / "checkpoints" / "lasr.pt",
-        description="LaSR head. Unset: lasr.pt, trained on the query tower's vectors, or with LIRA_QUERY_TOWER=full "
-        "lasr_full.pt, trained on 12-layer query vectors.",
+        REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt",
+        description="LaSR head. Unset: lasr_full.pt, trained on 12-layer query vectors (LIRA_QUERY_TOWER=full, the "
+        "default), or lasr.pt, trained on the distilled query tower's vectors.",
     )
     rerank_candidates: int = Field(50, ge=1, le=200, description="Fused candidates LaSR rescores (N).")
     prefetch: int = Field(50, ge=1, le=1000, description="Dense and lexical candidates fetched before fusion.")
@@ -158,8 +159,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _lasr_for_the_query_path(self) -> Settings:
         """The LaSR head trained on the vectors the queries get, unless a head is named."""
-        if self.query_tower == "full" and "lasr_checkpoint" not in self.model_fields_set:
-            self.lasr_checkpoint = REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt"
+        if self.query_tower == "distilled" and "lasr_checkpoint" not in self.model_fields_set:
+            self.lasr_checkpoint = REPO_ROOT / "model" / "checkpoints" / "lasr.pt"
         return self
 
     @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")

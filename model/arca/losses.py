@@ -4,7 +4,10 @@
 * InfoNCE against in-batch teacher targets keeps those points apart (anchoring alone can collapse);
 * English stability: arca(x_en) must stay at teacher(x_en), so English search is unchanged;
 * orthogonality: ‖AᵀA − I‖² keeps the adaptor a rotation (the paper's geometric stability);
-* consistency: noisy / romanised / code-mixed variants hit the same target and agree with the clean text.
+* consistency: noisy / romanised / code-mixed variants hit the same target and agree with the clean text;
+* preserve: arca(x_xx) stays near base(x_xx), the frozen base's own embedding of the same text (learning without
+  forgetting): the anchor may move a language towards English only as far as the base's geometry allows, so what
+  the base already retrieves well on data unlike the training set is not traded away.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class LossWeights:
     ortho: float = 0.01
     consistency: float = 0.5
     agreement: float = 0.5
+    preserve: float = 0.0
     temperature: float = 0.05
 
     def as_dict(self) -> dict[str, float]:
@@ -57,6 +61,7 @@ def arca_losses(
     variant_targets: torch.Tensor,
     variant_clean: torch.Tensor,
     ortho_gap: torch.Tensor,
+    base_pred: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Named terms plus their weighted ``total``; empty groups contribute zero."""
     zero = pred.new_zeros(())
@@ -67,6 +72,7 @@ def arca_losses(
         "ortho": ortho_gap,
         "consistency": cosine_distance(variant_pred, variant_targets) if len(variant_pred) else zero,
         "agreement": cosine_distance(variant_pred, variant_clean) if len(variant_pred) else zero,
+        "preserve": cosine_distance(pred, base_pred) if base_pred is not None and len(base_pred) else zero,
     }
     terms["total"] = sum(getattr(w, name) * value for name, value in terms.items())
     return terms

@@ -45,7 +45,7 @@ from model.arca.teacher import TeacherTargets, teacher_targets
 from model.arca.views import romaniser_versions
 from model.config import load_config, resolve
 
-LOSS_NAMES = ("total", "anchor", "nce", "english", "ortho", "consistency", "agreement")
+LOSS_NAMES = ("total", "anchor", "nce", "english", "ortho", "consistency", "agreement", "preserve")
 
 
 @dataclass(frozen=True)
@@ -236,6 +236,10 @@ class Trainer:
         device = emb.device
         targets = self.teacher(kind, [p.english for p in batch]).to(device)
         var_idx = torch.tensor([i for i, _ in variants], dtype=torch.long, device=device)
+        base_pred = None
+        if self.cfg.loss.preserve:  # the frozen base on the same raw texts (no gradient; ~1/4 of a student pass)
+            vectors = self.base.encode([p.text for p in batch], kind=kind, progress=False)
+            base_pred = torch.as_tensor(vectors, device=device, dtype=emb.dtype)
         losses = arca_losses(
             self.cfg.loss,
             pred=pred,
@@ -247,6 +251,7 @@ class Trainer:
             variant_targets=targets[var_idx],
             variant_clean=pred[var_idx],
             ortho_gap=core.composer.orthogonality_gap(),
+            base_pred=base_pred,
         )
         self.optimizer.zero_grad(set_to_none=True)
         self._set_lr()

@@ -68,8 +68,15 @@ def test_tldr_pairs_examples_by_command_not_by_order(tmp_path: Path) -> None:
 
 def test_tldr_build_writes_only_translated_languages(tmp_path: Path) -> None:
     alias = "# x\n\n> This command is an alias of `tar`.\n"
-    repo = make_repo(tmp_path / "tldr", {"pages/common/tar.md": ENGLISH_PAGE, "pages.th/common/tar.md": THAI_PAGE,
-                                         "pages/common/y.md": alias, "pages.th/common/y.md": "# y\n\n> นามแฝง\n"})
+    repo = make_repo(
+        tmp_path / "tldr",
+        {
+            "pages/common/tar.md": ENGLISH_PAGE,
+            "pages.th/common/tar.md": THAI_PAGE,
+            "pages/common/y.md": alias,
+            "pages.th/common/y.md": "# y\n\n> นามแฝง\n",
+        },
+    )
     counts = tldr_pages.build(repo, "HEAD", tmp_path / "out", 100)
     assert counts == {"th": 3}  # the alias boilerplate is left out
     rows = (tmp_path / "out" / "th.tsv").read_text(encoding="utf-8").splitlines()
@@ -82,12 +89,16 @@ def test_osm_presets_pair_names_by_preset_and_drop_thin_languages(tmp_path: Path
         return json.dumps({locale: {"presets": {"presets": {k: {"name": v} for k, v in names.items()}}}})
 
     english = {"shop/shoes": "Shoe Store", "shop/bakery": "Bakery", "amenity/cafe": "Cafe"}
-    repo = make_repo(tmp_path / "schema", {
-        "dist/translations/en.json": doc("en", english),
-        "dist/translations/vi.json": doc("vi", {"shop/shoes": "Tiệm Giày", "shop/bakery": "Tiệm Bánh",
-                                                "amenity/cafe": "Cafe"}),  # same as English: left out
-        "dist/translations/tl.json": doc("tl", {"shop/shoes": "Tindahan ng sapatos"}),
-    })
+    repo = make_repo(
+        tmp_path / "schema",
+        {
+            "dist/translations/en.json": doc("en", english),
+            "dist/translations/vi.json": doc(
+                "vi", {"shop/shoes": "Tiệm Giày", "shop/bakery": "Tiệm Bánh", "amenity/cafe": "Cafe"}
+            ),  # same as English: left out
+            "dist/translations/tl.json": doc("tl", {"shop/shoes": "Tindahan ng sapatos"}),
+        },
+    )
     counts = osm_presets.build(repo, "HEAD", tmp_path / "out", min_pairs=2)
     assert counts == {"vi": 2}
     rows = set((tmp_path / "out" / "vi.tsv").read_text(encoding="utf-8").splitlines())
@@ -108,17 +119,30 @@ def wordnet(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     other = _synset_in("test", 60000)  # a test-bucket synset that is not a product noun (lexfile 03)
     pwn = tmp_path / "pwn"
     pwn.mkdir()
-    lines = [f"{test[:8]} 06 n 01 shoe 0 000 | footwear",
-             f"{dev[:8]} 13 n 01 bread 0 000 | food",
-             f"{train[:8]} 06 n 01 kettle 0 000 | a pot",
-             f"{other[:8]} 03 n 01 hand 0 000 | body part"]
+    lines = [
+        f"{test[:8]} 06 n 01 shoe 0 000 | footwear",
+        f"{dev[:8]} 13 n 01 bread 0 000 | food",
+        f"{train[:8]} 06 n 01 kettle 0 000 | a pot",
+        f"{other[:8]} 03 n 01 hand 0 000 | body part",
+    ]
     (pwn / "data.noun").write_text("  header line\n" + "\n".join(lines) + "\n", encoding="utf-8")
     (pwn / "data.verb").write_text("00001740 29 v 01 run 0 000 | move fast\n", encoding="utf-8")
     for name in ("adj", "adv"):
         (pwn / f"data.{name}").write_text("", encoding="utf-8")
-    tab = "\n".join(["# Wiktionary\tvie", f"{test}\tvie:lemma\tgiày", f"{dev}\tvie:lemma\tbánh mì",
-                     f"{train}\tvie:lemma\tấm đun", f"{train}\tvie:lemma\tgiày",  # a held-out word: left out
-                     f"{other}\tvie:lemma\tbàn tay", "00001740-v\tvie:lemma\tchạy"]) + "\n"
+    tab = (
+        "\n".join(
+            [
+                "# Wiktionary\tvie",
+                f"{test}\tvie:lemma\tgiày",
+                f"{dev}\tvie:lemma\tbánh mì",
+                f"{train}\tvie:lemma\tấm đun",
+                f"{train}\tvie:lemma\tgiày",  # a held-out word: left out
+                f"{other}\tvie:lemma\tbàn tay",
+                "00001740-v\tvie:lemma\tchạy",
+            ]
+        )
+        + "\n"
+    )
     files = {f"wns/{name}.tab": "" for names in wordnet_nouns.LANGS.values() for name in names}
     files["wns/wikt/wn-wikt-vie.tab"] = tab
     files["wns/cldr/wn-cldr-vie.tab"] = f"{train}\tvie:lemma\tSHOULD NOT BE READ\n"

@@ -345,6 +345,33 @@ def test_query_view_pruning_keeps_vectors_close(arca) -> None:
     assert np.min(np.sum(exact * approx, axis=1)) > 0.98
 
 
+def test_preserve_term_measures_drift_from_the_base() -> None:
+    """The preserve term is 1 − cos(arca(x), base(x)): zero when Arca is the base, weighted into the total."""
+    from model.arca.losses import LossWeights, arca_losses
+
+    g = torch.Generator().manual_seed(0)
+    pred, targets = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
+    empty = torch.zeros(0, 8)
+    common = dict(
+        pred=pred,
+        targets=targets,
+        target_ids=torch.arange(4),
+        english_pred=empty,
+        english_targets=empty,
+        variant_pred=empty,
+        variant_targets=empty,
+        variant_clean=empty,
+        ortho_gap=torch.tensor(0.0),
+    )
+    same = arca_losses(LossWeights(preserve=1.0), base_pred=pred.clone(), **common)
+    assert float(same["preserve"]) == pytest.approx(0.0, abs=1e-6)
+    moved = arca_losses(LossWeights(preserve=1.0), base_pred=-pred, **common)
+    assert float(moved["preserve"]) == pytest.approx(2.0, abs=1e-5)  # opposite vectors: cos −1
+    off = arca_losses(LossWeights(preserve=0.0), base_pred=-pred, **common)
+    assert float(moved["total"] - off["total"]) == pytest.approx(2.0, abs=1e-4)
+    assert float(arca_losses(LossWeights(preserve=1.0), **common)["preserve"]) == 0.0  # no base vectors: no term
+
+
 def test_tiny_training_lowers_the_anchor_loss(arca, base_encoder) -> None:
     """On its training pairs, Arca(xx) is closer to the teacher's English than the untrained start (the base)."""
     pairs = yaml.safe_load(TINY_CONFIG.read_text())["data"]["inline_pairs"]
@@ -369,3 +396,50 @@ def test_missing_or_corrupt_checkpoint_names_the_file(tmp_path: Path, tiny_run: 
     torch.save({"weights": torch.zeros(2)}, foreign)
     with pytest.raises(ArcaCheckpointError, match="foreign.pt"):
         ArcaEncoder.from_checkpoint(base_encoder, foreign, None)
+
+
+def test_a_real_vocabulary_replaces_the_lexicon_in_training(tmp_path: Path) -> None:
+    """With ``data.vocabulary`` set, the term pool and the gloss view come from that file, not the hand lexicon."""
+    from core.settings import Settings
+    from model.arca.trainer import DataConfig, gloss_lexicon, load_data
+
+    vocab = tmp_path / "vocabulary.tsv"
+    vocab.write_text("vi\tcái ô\tumbrella\nbn\tছাতা\tumbrella\nth\tร่ม\tumbrella\nxx\tbad row\n", encoding="utf-8")
+    d = DataConfig(corpora=(), vocabulary=str(vocab), phrases_per_language=0, queries=False, mix={"term": 1.0})
+    pools = load_data(d, 0, Settings(_env_file=None)).pools
+    assert set(pools) == {"term"}
+    terms = {(p.language, p.text, p.english) for p in pools["term"]}
+    assert {("vi", "cái ô", "umbrella"), ("bn", "ছাতা", "umbrella"), ("th", "ร่ม", "umbrella")} <= terms
+    assert all(en == "umbrella" for _, _, en in terms)  # nothing from the hand-written lexicon
+    glosser = Glosser(gloss_lexicon(d))
+    assert glosser.gloss("cai o xanh").text.startswith("umbrella")  # typed without diacritics
+    romanised = next(text for lang, text, _ in terms if lang == "bn" and text.isascii())
+    assert glosser.gloss(romanised).text == "umbrella"  # romanised Bengali is glossed too
+
+
+def test_wise_interpolation_scales_only_the_update(tiny_run: Path, tmp_path: Path, base_encoder) -> None:
+    """λ scales every LoRA B (the update), keeps A and the composer, records λ, and λ = 0 is the base's trunk."""
+    from model.arca.lora import load_lora, merge_lora
+    from model.arca.pipeline import ArcaModelConfig, build_core
+    from model.arca.wise import interpolate, main
+
+    payload, _ = load_checkpoint(tiny_run / "arca.pt")
+    half = interpolate(payload, 0.5)
+    for name, t in payload["lora"].items():
+        expected = t * 0.5 if name.endswith("lora_b") else t
+        assert torch.equal(half["lora"][name], expected)
+    assert half["composer"] is payload["composer"] and half["train"]["wise_scale"] == 0.5
+    assert interpolate(half, 0.5)["train"]["wise_scale"] == 0.25
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        interpolate(payload, 1.5)
+    assert main(["--checkpoint", str(tiny_run / "arca.pt"), "--scale", "0", "--out", str(tmp_path / "zero.pt")]) == 0
+    zero, _ = load_checkpoint(tmp_path / "zero.pt")
+    base = base_encoder
+    core = build_core(base, ArcaModelConfig.from_dict(zero["config"]), zero["lexicon"])
+    load_lora(core.student, zero["lora"])
+    merge_lora(core.student)
+    ids = base.collate(base.token_ids(["giày thể thao nữ", "รองเท้าสีดำ"], "query"))
+    with torch.no_grad():
+        got = core.student(**ids).last_hidden_state
+        want = base.model(**ids).last_hidden_state
+    assert torch.allclose(got, want, atol=1e-5)

@@ -133,10 +133,11 @@ def test_lasr_head_follows_the_query_path(monkeypatch) -> None:
     """Each query path gets the LaSR head trained on its vectors, unless a head is named."""
     for var in ("LIRA_QUERY_TOWER", "LIRA_LASR_CHECKPOINT"):
         monkeypatch.delenv(var, raising=False)
-    assert Settings(_env_file=None).lasr_checkpoint.name == "lasr.pt"
-    assert Settings(_env_file=None, query_tower="full").lasr_checkpoint.name == "lasr_full.pt"
-    assert Settings(_env_file=None, query_tower="full", lasr_checkpoint="mine.pt").lasr_checkpoint == Path("mine.pt")
-    monkeypatch.setenv("LIRA_QUERY_TOWER", "full")
+    assert Settings(_env_file=None).query_tower == "full"  # the tower is opt-in (model card, "Generality")
     assert Settings(_env_file=None).lasr_checkpoint.name == "lasr_full.pt"
+    assert Settings(_env_file=None, query_tower="distilled").lasr_checkpoint.name == "lasr.pt"
+    assert Settings(_env_file=None, query_tower="full", lasr_checkpoint="mine.pt").lasr_checkpoint == Path("mine.pt")
+    monkeypatch.setenv("LIRA_QUERY_TOWER", "distilled")
+    assert Settings(_env_file=None).lasr_checkpoint.name == "lasr.pt"
     for name in ("lasr.pt", "lasr_full.pt"):
         assert (REPO_ROOT / "model" / "checkpoints" / name).is_file()
