@@ -20,8 +20,8 @@ dev, and every entry whose English or native lemma (case-folded) occurs on any t
 from __future__ import annotations
 
 import argparse
-import re
 import json
+import re
 from collections import Counter
 from pathlib import Path
 

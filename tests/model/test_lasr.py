@@ -128,7 +128,7 @@ def test_onnx_head_scores_like_torch(tmp_path) -> None:
 
     from core.settings import REPO_ROOT
 
-    path = REPO_ROOT / "model" / "checkpoints" / "lasr.pt"
+    path = REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt"
     fingerprint = torch.load(path, map_location="cpu", weights_only=True)["encoder_fingerprint"]
     on_torch = Reranker.load(path, fingerprint)
     on_onnx = Reranker.load(path, fingerprint)

@@ -139,5 +139,4 @@ def test_lasr_head_follows_the_query_path(monkeypatch) -> None:
     assert Settings(_env_file=None, query_tower="full", lasr_checkpoint="mine.pt").lasr_checkpoint == Path("mine.pt")
     monkeypatch.setenv("LIRA_QUERY_TOWER", "distilled")
     assert Settings(_env_file=None).lasr_checkpoint.name == "lasr.pt"
-    for name in ("lasr.pt", "lasr_full.pt"):
-        assert (REPO_ROOT / "model" / "checkpoints" / name).is_file()
+    assert (REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt").is_file()  # the default head ships
