@@ -36,7 +36,10 @@ def test_refit_keeps_the_student_and_retrains_the_composer(refit: Path) -> None:
     assert all(torch.equal(after["lora"][k], before["lora"][k]) for k in before["lora"])
     assert student_sha256(after) == student_sha256(before)
     assert after["lexicon"] == before["lexicon"] and after["config"] == before["config"]
-    assert not torch.equal(after["composer"]["gate.0.weight"], before["composer"]["gate.0.weight"])
+    # the composer kept is the best on held-out data: stage 1's own gate when no step beat it, else a new one
+    best_step = [h for h in json.loads((refit / "log.json").read_text())["history"] if h.get("best")][-1]["step"]
+    same_gate = torch.equal(after["composer"]["gate.0.weight"], before["composer"]["gate.0.weight"])
+    assert same_gate == (best_step == 0)
     # the shared adaptor stays stage 1's (adaptor_lr 0): English stays where stage 1 anchored it
     assert torch.equal(after["composer"]["adaptor.weight"], before["composer"]["adaptor.weight"])
     assert after["refit"]["from_sha256"] == source_sha
@@ -77,7 +80,7 @@ def test_refitted_arca_keeps_the_student(refit: Path, base_encoder) -> None:
 
     old = ArcaEncoder.from_checkpoint(base_encoder, STAGE1, None)
     new = ArcaEncoder.from_checkpoint(base_encoder, refit / "arca.pt", None)
-    assert new.student_sha256 == old.student_sha256 and new.fingerprint != old.fingerprint  # a new index version
+    assert new.student_sha256 == old.student_sha256
     texts = ["điện thoại samsung giá rẻ", "লাল শাড়ি কটন"]
     with torch.inference_mode():
         flat = [t for tv in new.core.build_views(texts) for t in tv.texts]
@@ -85,7 +88,9 @@ def test_refitted_arca_keeps_the_student(refit: Path, base_encoder) -> None:
         b, _ = new.core.embed_flat(flat, "passage", 8)
     assert torch.allclose(a, b, atol=1e-6)
     va, vb = old.encode(texts, "passage"), new.encode(texts, "passage")
-    assert np.allclose((va * va).sum(1), 1, atol=1e-5) and not np.allclose(va, vb, atol=1e-4)
+    assert np.allclose((va * va).sum(1), 1, atol=1e-5)
+    best_step = [h for h in json.loads((refit / "log.json").read_text())["history"] if h.get("best")][-1]["step"]
+    assert np.allclose(va, vb, atol=1e-4) == (best_step == 0)  # a kept new gate composes the views differently
 
 
 def test_compare_bitext_counts_top1_and_margins() -> None:
