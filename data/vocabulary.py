@@ -25,7 +25,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from data.heldout.wordnet_nouns import LANGS, PRODUCT_LEXFILES, SPLITS, _git, product_rows, split_of
+from data.heldout.common import git
+from data.heldout.wordnet_nouns import LANGS, PRODUCT_LEXFILES, SPLITS, product_rows, split_of
 
 POS_FILES = ("noun", "verb", "adj", "adv")
 BAHASA = "msa/"
@@ -46,7 +47,7 @@ def english_synsets(pwn: Path) -> dict[str, tuple[str, str]]:
 
 def _lemma_rows(omw: Path, commit: str, name: str) -> list[tuple[str, str]]:
     rows = []
-    for line in _git(omw, "show", f"{commit}:wns/{name}.tab").splitlines():
+    for line in git(omw, "show", f"{commit}:wns/{name}.tab").splitlines():
         f = line.split("\t")
         if len(f) == 3 and f[1].endswith(":lemma") and f[2].strip():
             rows.append((f[0], f[2].strip().replace("_", " ")))
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pwn", type=Path, required=True, help="Princeton WordNet 3.0 dict folder (data.noun, ...)")
     p.add_argument("--out", type=Path, default=Path("var/vocabulary/wordnet.tsv"))
     args = p.parse_args(argv)
-    commit = _git(args.omw, "rev-parse", args.omw_commit).strip()
+    commit = git(args.omw, "rev-parse", args.omw_commit).strip()
     rows = entries(args.omw, commit, args.pwn)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(f"{lang}\t{xx}\t{en}\n" for lang, xx, en in rows), encoding="utf-8")

@@ -19,17 +19,15 @@ import json
 import subprocess
 from pathlib import Path
 
+from data.heldout.common import distinct_pairs, git, write_pairs, write_sources
+
 LANGS = {"vi": "vi", "th": "th", "id": "id", "ms": "ms", "tl": "tl", "ur": "ur", "bn": "bn"}
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "--git-dir", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
 def preset_names(repo: Path, commit: str, locale: str) -> dict[str, str]:
     """``{preset id: name}`` of one locale's translation file ({} when the locale has none)."""
     try:
-        data = json.loads(_git(repo, "show", f"{commit}:dist/translations/{locale}.json"))
+        data = json.loads(git(repo, "show", f"{commit}:dist/translations/{locale}.json"))
     except subprocess.CalledProcessError:
         return {}
     presets = data.get(locale, {}).get("presets", {}).get("presets", {})
@@ -42,19 +40,10 @@ def build(repo: Path, commit: str, out: Path, min_pairs: int) -> dict[str, int]:
     counts = {}
     for lang, locale in LANGS.items():
         native = preset_names(repo, commit, locale)
-        seen_en: set[str] = set()
-        seen_xx: set[str] = set()
-        pairs = []
-        for key in sorted(native, key=lambda k: hashlib.sha256(k.encode()).hexdigest()):
-            en, xx = english.get(key), native[key]
-            if not en or en.lower() in seen_en or xx.lower() in seen_xx or en.lower() == xx.lower():
-                continue
-            seen_en.add(en.lower())
-            seen_xx.add(xx.lower())
-            pairs.append(f"{en}\t{xx}")
+        keys = sorted(native, key=lambda k: hashlib.sha256(k.encode()).hexdigest())
+        pairs = distinct_pairs((english[k], native[k]) for k in keys if english.get(k))
         if len(pairs) >= min_pairs:
-            (out / f"{lang}.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
-            counts[lang] = len(pairs)
+            counts[lang] = write_pairs(out / f"{lang}.tsv", pairs)
     sources = {
         "source": "https://github.com/openstreetmap/id-tagging-schema",
         "commit": commit,
@@ -62,7 +51,7 @@ def build(repo: Path, commit: str, out: Path, min_pairs: int) -> dict[str, int]:
         "licence": "ISC",
         "counts": counts,
     }
-    (out / "SOURCES.json").write_text(json.dumps(sources, indent=2) + "\n", encoding="utf-8")
+    write_sources(out, sources)
     return counts
 
 
@@ -73,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("var/heldout/osm_presets"))
     p.add_argument("--min-pairs", type=int, default=50)
     args = p.parse_args(argv)
-    commit = _git(args.schema, "rev-parse", args.commit).strip()
+    commit = git(args.schema, "rev-parse", args.commit).strip()
     print(json.dumps(build(args.schema, commit, args.out, args.min_pairs)))
     return 0
 

@@ -16,8 +16,9 @@ import argparse
 import hashlib
 import json
 import re
-import subprocess
 from pathlib import Path
+
+from data.heldout.common import distinct_pairs, git, write_pairs, write_sources
 
 LANGS = ("vi", "th", "id", "ms", "tl", "ur", "bn")
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
@@ -25,10 +26,6 @@ _MARK = re.compile(r"\[([^\]]*)\]")  # tldr marks option letters: "[c]reate", "E
 # boilerplate lines repeated over hundreds of pages ("This command is an alias of ...", "View documentation for
 # the original command"): matched by the command name they contain, not by meaning, so they are left out
 _TEMPLATE = re.compile(r"alias of|documentation for|^this command|more information", re.IGNORECASE)
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "--git-dir", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
 def _clean(text: str) -> str:
@@ -67,7 +64,7 @@ def page_pairs(english: str, native: str) -> list[tuple[str, str]]:
 
 
 def build(repo: Path, commit: str, out: Path, per_language: int) -> dict[str, int]:
-    files = _git(repo, "ls-tree", "-r", "--name-only", commit).splitlines()
+    files = git(repo, "ls-tree", "-r", "--name-only", commit).splitlines()
     english_files = {f.removeprefix("pages/") for f in files if f.startswith("pages/") and f.endswith(".md")}
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
@@ -77,23 +74,11 @@ def build(repo: Path, commit: str, out: Path, per_language: int) -> dict[str, in
         for f in files:
             rel = f.removeprefix(prefix)
             if f.startswith(prefix) and rel in english_files:
-                rows += page_pairs(_git(repo, "show", f"{commit}:pages/{rel}"), _git(repo, "show", f"{commit}:{f}"))
-        seen_en, seen_xx, pairs = set(), set(), []
-        for en, xx in sorted(rows, key=lambda p: hashlib.sha256("\t".join(p).encode()).hexdigest()):
-            if (
-                en.lower() in seen_en
-                or xx.lower() in seen_xx
-                or en.lower() == xx.lower()
-                or len(en) < 8
-                or _TEMPLATE.search(en)
-            ):
-                continue
-            seen_en.add(en.lower())
-            seen_xx.add(xx.lower())
-            pairs.append(f"{en}\t{xx}")
+                rows += page_pairs(git(repo, "show", f"{commit}:pages/{rel}"), git(repo, "show", f"{commit}:{f}"))
+        ordered = sorted(rows, key=lambda p: hashlib.sha256("\t".join(p).encode()).hexdigest())
+        pairs = distinct_pairs((en, xx) for en, xx in ordered if len(en) >= 8 and not _TEMPLATE.search(en))
         if pairs:
-            (out / f"{lang}.tsv").write_text("\n".join(pairs[:per_language]) + "\n", encoding="utf-8")
-            counts[lang] = min(len(pairs), per_language)
+            counts[lang] = write_pairs(out / f"{lang}.tsv", pairs[:per_language])
     sources = {
         "source": "https://github.com/tldr-pages/tldr",
         "commit": commit,
@@ -101,7 +86,7 @@ def build(repo: Path, commit: str, out: Path, per_language: int) -> dict[str, in
         "what": "example descriptions and page summaries of translated pages, paired by command",
         "counts": counts,
     }
-    (out / "SOURCES.json").write_text(json.dumps(sources, indent=2) + "\n", encoding="utf-8")
+    write_sources(out, sources)
     return counts
 
 
@@ -112,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("var/heldout/tldr_pages"))
     p.add_argument("--per-language", type=int, default=1000)
     args = p.parse_args(argv)
-    commit = _git(args.tldr, "rev-parse", args.commit).strip()
+    commit = git(args.tldr, "rev-parse", args.commit).strip()
     print(json.dumps(build(args.tldr, commit, args.out, args.per_language)))
     return 0
 

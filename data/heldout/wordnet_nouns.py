@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 from pathlib import Path
+
+from data.heldout.common import git, write_pairs, write_sources
 
 LANGS = {
     "vi": ["wikt/wn-wikt-vie"],
@@ -55,12 +56,8 @@ def english_nouns(data_noun: Path) -> dict[str, str]:
     return out
 
 
-def _git(omw: Path, *args: str) -> str:
-    return subprocess.run(["git", "--git-dir", str(omw), *args], check=True, capture_output=True, text=True).stdout
-
-
 def lemmas(omw: Path, commit: str, name: str) -> dict[str, str]:
-    text = _git(omw, "show", f"{commit}:wns/{name}.tab")
+    text = git(omw, "show", f"{commit}:wns/{name}.tab")
     out: dict[str, str] = {}
     for line in text.splitlines():
         f = line.split("\t")
@@ -100,9 +97,8 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int)
         (out / split).mkdir(parents=True, exist_ok=True)
         counts[split] = {}
         for lang, rows in product_rows(omw, commit, data_noun, split).items():
-            pairs = [f"{en}\t{xx}" for _, en, xx in rows[:per_language]]
-            (out / split / f"{lang}.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
-            counts[split][lang] = len(pairs)
+            lines = [f"{en}\t{xx}" for _, en, xx in rows[:per_language]]
+            counts[split][lang] = write_pairs(out / split / f"{lang}.tsv", lines)
     sources = {
         "omw_data": {
             "repo": "omwn/omw-data",
@@ -119,7 +115,7 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int)
         "split": "sha256(synset id)[0]: < 128 test, < 154 dev, else train (not written)",
         "counts": counts,
     }
-    (out / "SOURCES.json").write_text(json.dumps(sources, indent=2), encoding="utf-8")
+    write_sources(out, sources)
     return counts
 
 
@@ -131,7 +127,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("var/heldout/wordnet_nouns"))
     p.add_argument("--per-language", type=int, default=1000)
     a = p.parse_args()
-    commit = _git(a.omw, "rev-parse", a.omw_commit).strip()
+    commit = git(a.omw, "rev-parse", a.omw_commit).strip()
     print(json.dumps(build(a.omw, commit, a.pwn_noun, a.out, a.per_language)))
 
 
