@@ -114,8 +114,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_data(d: DataConfig, seed: int, settings: Settings) -> TrainingData:
-    """The training pools ``d`` names (sentences, lexicon terms, product phrases, train queries)."""
+def load_data(
+    d: DataConfig, seed: int, settings: Settings, lexicon: list[tuple[str, str, str]] | None = None
+) -> TrainingData:
+    """The training pools ``d`` names (sentences, lexicon terms, product phrases, train queries). ``lexicon``: the
+    run's ``gloss_lexicon(d)`` when the caller has it already (reading and romanising a vocabulary takes seconds)."""
     pools: dict[str, list[Pair]] = {s: [] for s in SOURCES}
     english_only: list[str] = []
     pools["sentence"] += [Pair(xx, en, lang, "sentence") for xx, en, lang in d.inline_pairs]
@@ -125,7 +128,8 @@ def load_data(d: DataConfig, seed: int, settings: Settings) -> TrainingData:
             sentences = random.Random(seed).sample(sentences, min(d.max_sentences, len(sentences)))
         pools["sentence"] += sentences
     if d.terms:
-        pools["term"] = term_pairs_for(d.languages, gloss_lexicon(d) if d.vocabulary else None)
+        entries = (lexicon if lexicon is not None else gloss_lexicon(d)) if d.vocabulary else None
+        pools["term"] = term_pairs_for(d.languages, entries)
     if d.phrases_per_language:
         pools["phrase"] = synthetic_phrases(d.languages, d.phrases_per_language, seed)
     if d.queries:
@@ -160,14 +164,14 @@ class Trainer:
             batch_size=settings.batch_size,
             max_seq_len=o.max_seq_len,
         )
-        self.data = load_data(cfg.data, cfg.seed, settings)
+        self.lexicon = gloss_lexicon(cfg.data)
+        self.data = load_data(cfg.data, cfg.seed, settings, self.lexicon)
         self.teacher: TeacherTargets = teacher_targets(
             self.base,
             {"query": self.data.english_texts(), "passage": self.data.english_texts(PASSAGE_SOURCES)},
             self.data.digest(),
             cfg.resolve(cfg.cache_dir),
         )
-        self.lexicon = gloss_lexicon(cfg.data)
         self.core: ArcaCore = build_core(self.base, cfg.model, self.lexicon)
         self.core.eval()  # no dropout anywhere: the frozen layers must match the teacher exactly
         self.translations = self.data.by_english()
