@@ -323,6 +323,21 @@ def _dense(encoder: str) -> Callable[[CatalogueRun], list[list[str]]]:
     return rank
 
 
+def rrf_fuse(lists: Sequence[Sequence[str]], k: int, depth: int = DEPTH) -> list[str]:
+    """Reciprocal-rank fusion: score(id) = sum over lists of 1 / (k + rank), rank from 1; ties keep first-seen order."""
+    scores: dict[str, float] = {}
+    for ranking in lists:
+        for rank, pid in enumerate(ranking, start=1):
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank)
+    return sorted(scores, key=lambda pid: -scores[pid])[:depth]
+
+
+def _base_bm25(run: CatalogueRun) -> list[list[str]]:
+    """The strongest simple peer: multilingual-e5-small dense + BM25 fused by RRF (what a Qdrant user builds first)."""
+    k = (run.settings or get_settings()).rrf_k
+    return [rrf_fuse(pair, k) for pair in zip(run.rankings("base"), run.rankings("bm25"), strict=True)]
+
+
 def market_positions(products: Sequence[Product], queries: Sequence[Query]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(candidate product positions, query positions) per query language: its products plus English ones."""
     by_language: dict[str, list[int]] = defaultdict(list)
@@ -394,6 +409,7 @@ def _hybrid_lasr(run: CatalogueRun) -> list[list[str]]:
 SYSTEMS: dict[str, Callable[[CatalogueRun], list[list[str]]]] = {
     "bm25": _bm25,
     "base": _dense("base"),
+    "base+bm25": _base_bm25,
     "arca": _dense("arca"),
     "hybrid": _hybrid,
     "hybrid+lasr": _hybrid_lasr,
@@ -444,10 +460,12 @@ def query_counts(queries: Sequence[Query]) -> dict[tuple[str, str], int]:
 
 
 def catalogue_markdown(results: Mapping, counts: Mapping[tuple[str, str], int], split: str, header: str) -> str:
-    """Per language and per noise type nDCG@10 for every system, the deltas the targets are about (arca − base,
-    hybrid+lasr − arca) in points, and an all-query summary."""
+    """Per language (with the macro mean over languages) and per noise type nDCG@10 for every system, the deltas the
+    targets are about (arca − base, hybrid+lasr − arca, hybrid+lasr − base+bm25) in points, and an all-query
+    summary."""
     systems = list(results)
-    deltas = [(a, b) for a, b in (("arca", "base"), ("hybrid+lasr", "arca")) if a in results and b in results]
+    pairs = (("arca", "base"), ("hybrid+lasr", "arca"), ("hybrid+lasr", "base+bm25"))
+    deltas = [(a, b) for a, b in pairs if a in results and b in results]
 
     def table(first: str, keys: Sequence[tuple[str, str]]) -> list[str]:
         cols = [first, "queries", *systems, *(f"Δ {a}−{b}" for a, b in deltas)]
@@ -458,6 +476,12 @@ def catalogue_markdown(results: Mapping, counts: Mapping[tuple[str, str], int], 
             cells = [f"**{label}**" if label == ALL else label, str(counts[lang, noise])]
             cells += [f"{ndcg[s]:.1f}" for s in systems]
             cells += [f"{ndcg[a] - ndcg[b]:+.1f}" for a, b in deltas]
+            out.append("| " + " | ".join(cells) + " |")
+        if first == "language":  # the macro mean: every market counts the same, whatever its number of queries
+            langs = [lang for lang, _ in keys if lang != ALL]
+            macro = {s: 100 * float(np.mean([results[s][lang][ALL]["ndcg@10"] for lang in langs])) for s in systems}
+            cells = ["mean of languages", ""] + [f"{macro[s]:.1f}" for s in systems]
+            cells += [f"{macro[a] - macro[b]:+.1f}" for a, b in deltas]
             out.append("| " + " | ".join(cells) + " |")
         return out
 
