@@ -67,7 +67,8 @@ class Synset:
 
 
 def _key(text: str) -> str:
-    return strip_diacritics(unicodedata.normalize("NFC", text)).casefold().strip()
+    """Spellings compare case-insensitively, diacritics kept (Vietnamese "bàn" and "bán" are different words)."""
+    return unicodedata.normalize("NFC", text).casefold().strip()
 
 
 def read_pwn(data_noun: Path) -> dict[str, Synset]:

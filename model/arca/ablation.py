@@ -19,6 +19,14 @@ xx→en and en→xx per language, and the mean cosine of each variant's English 
 
 Writes the JSON (``{set: {variant: {lang: {"xx2en", "en2xx"}, "english_cosine": x}}}``) and prints one
 Markdown table per set: mean of the two directions per language, and the mean over languages.
+
+With ``--catalogue PRODUCTS.jsonl --split dev`` the variants are measured as dense product search instead
+(nDCG@10 per language and per noise type on ``queries.<split>.jsonl``, exact cosine over each market's listings, as
+``model.evaluate catalogue`` ranks), and each non-base variant also with the base encoding the passages
+(``VARIANT | passages=base``), which separates what a variant does to queries from what it does to the index:
+
+    python -m model.arca.ablation --catalogue var/benchmark/wordnet/products.jsonl --split dev \
+        --variants "base,student/raw,+adaptor,+norm,+roman,lora×0.0,served-int8 arca" --md OUT.md
 """
 
 from __future__ import annotations
@@ -161,6 +169,50 @@ def run(data_dirs: Sequence[Path], variants: Sequence[str], settings: Settings, 
     return result
 
 
+def catalogue_run(catalogue: Path, split: str, variants: Sequence[str], settings: Settings,
+                  embedder: Embedder) -> dict:
+    """``{variant: model.evaluate.score_rankings(...)}`` for dense search with each variant (and with the base's
+    passages under each non-base variant's queries)."""
+    from core.catalogue import read_catalogue
+    from model.evaluate import dense_rankings, market_positions, read_queries, score_rankings
+
+    report = read_catalogue(catalogue)
+    products = report.products
+    queries = read_queries(catalogue.parent / f"queries.{split}.jsonl", {p.id for p in products})
+    markets = market_positions(products, queries)
+    make = variant_factory(settings)
+    passages = [p.passage_text() for p in products]
+    result, base_passages = {}, None
+    for variant in variants:
+        start = time.perf_counter()
+        encoder = make(variant)
+        p_vec = embedder(encoder, passages, "passage", {"catalogue_sha256": report.sha256})
+        q_vec = embedder(encoder, [q.text for q in queries], "query")
+        result[variant] = score_rankings(queries, dense_rankings(products, markets, p_vec, q_vec))
+        if variant == "base":
+            base_passages = p_vec
+        elif base_passages is not None:
+            result[f"{variant} | passages=base"] = score_rankings(
+                queries, dense_rankings(products, markets, base_passages, q_vec))
+        print(f"{variant}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return result
+
+
+def catalogue_markdown(result: dict, title: str) -> str:
+    """nDCG@10 per variant: per language (and their mean), then per noise type over all languages."""
+    first = next(iter(result.values()))
+    langs = [lang for lang in first if lang != "all"]
+    noises = [n for n in first["all"] if n != "all"]
+    head = ["variant", *langs, "mean of languages", "all", *noises]
+    out = [f"**{title}** (dense nDCG@10)\n", "| " + " | ".join(head) + " |", "|---|" + "--:|" * (len(head) - 1)]
+    for variant, r in result.items():
+        per = [100 * r[lang]["all"]["ndcg@10"] for lang in langs]
+        cells = per + [float(np.mean(per)), 100 * r["all"]["all"]["ndcg@10"]]
+        cells += [100 * r["all"][n]["ndcg@10"] for n in noises]
+        out.append(f"| {variant} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def markdown(result: dict) -> str:
     """One table per set: per language the mean of xx→en and en→xx top-1 (%), the mean, English cosine."""
     out = []
@@ -184,7 +236,9 @@ def markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, action="append", required=True, help="a directory of LANG.tsv (repeatable)")
+    p.add_argument("--data", type=Path, action="append", help="a directory of LANG.tsv (repeatable)")
+    p.add_argument("--catalogue", type=Path, help="products JSONL: measure the variants as dense product search")
+    p.add_argument("--split", default="dev", help="with --catalogue: which queries.<split>.jsonl (default dev)")
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated, in order; base first")
     p.add_argument("--json", type=Path, help="write the scores (fractions) here")
     p.add_argument("--md", type=Path, help="write the Markdown tables here")
@@ -192,9 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if variants[0] != "base":
         p.error("the first variant must be base (the others are compared with it)")
+    if bool(args.data) == bool(args.catalogue):
+        p.error("give either --data (bitext) or --catalogue (product search)")
     torch.set_num_threads(settings.threads or 2)
-    result = run(args.data, variants, settings, Embedder(CACHE_DIR, settings.batch_size, progress=False))
-    table = markdown(result)
+    embedder = Embedder(CACHE_DIR, settings.batch_size, progress=False)
+    if args.catalogue:
+        result = catalogue_run(args.catalogue, args.split, variants, settings, embedder)
+        table = catalogue_markdown(result, f"{args.catalogue} ({args.split})")
+    else:
+        result = run(args.data, variants, settings, embedder)
+        table = markdown(result)
     print(table)
     for path, text in ((args.json, json.dumps(result, indent=2) + "\n"), (args.md, table + "\n")):
         if path:

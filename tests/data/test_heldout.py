@@ -170,3 +170,56 @@ def test_vocabulary_file_round_trip(wordnet, tmp_path: Path) -> None:
     assert vocabulary.main(["--omw", str(repo), "--pwn", str(pwn), "--out", str(out)]) == 0
     assert vocabulary.read_vocabulary(out) == vocabulary.entries(repo, "HEAD", pwn)
     assert json.loads(out.with_suffix(".json").read_text())["counts"] == {"vi": 3}
+
+
+def test_wordnet_catalogue_lists_products_and_judges_by_the_wordnet(tmp_path: Path) -> None:
+    from data.heldout import wordnet_catalogue
+
+    shoe, sneaker, house = _synset_in("test", 1000), _synset_in("test", 5000), _synset_in("test", 9000)
+    footwear, kettle = _synset_in("train", 20000), _synset_in("train", 30000)
+    structure = "04341686-n"  # buildings are not products: everything below it is left out
+
+    def line(synset: str, lexfile: str, words: list[str], hyper: list[str], hypo: list[str], gloss: str) -> str:
+        ptrs = [f"@ {h[:8]} n 0000" for h in hyper] + [f"~ {h[:8]} n 0000" for h in hypo]
+        lemmas = " ".join(f"{w} 0" for w in words)
+        return f"{synset[:8]} {lexfile} n {len(words):02x} {lemmas} {len(ptrs):03d} {' '.join(ptrs)} | {gloss}"
+
+    pwn = tmp_path / "data.noun"
+    pwn.write_text("  header\n" + "\n".join([
+        line(footwear, "06", ["footwear"], [], [shoe], "clothing for the feet"),
+        line(shoe, "06", ["shoe"], [footwear], [sneaker], "footwear shaped to fit the foot"),
+        line(sneaker, "06", ["sneaker", "gym_shoe"], [shoe], [], "a canvas shoe"),
+        line(structure, "06", ["structure"], [], [house], "a thing constructed"),
+        line(house, "06", ["house"], [structure], [], "a dwelling"),
+        line(kettle, "06", ["kettle"], [], [], "a pot"),
+    ]) + "\n", encoding="utf-8")
+    tab = "\n".join([
+        f"{shoe}\tvie:lemma\tgiày", f"{shoe}\tvie:lemma\tgiầy", f"{sneaker}\tvie:lemma\tgiày thể thao",
+        f"{footwear}\tvie:lemma\tgiày dép", f"{house}\tvie:lemma\tnhà", f"{kettle}\tvie:lemma\tấm đun",
+    ]) + "\n"
+    files = {f"wns/{name}.tab": "" for names in wordnet_nouns.LANGS.values() for name in names}
+    files["wns/wikt/wn-wikt-vie.tab"] = tab
+    files["wns/cldr/wn-cldr-vie.tab"] = f"{shoe}\tvie:lemma\tSHOULD NOT BE READ\n"
+    repo = make_repo(tmp_path / "omw", files)
+    out = tmp_path / "bench"
+    wordnet_catalogue.build(repo, "HEAD", pwn, out, per_language=100, seed=0)
+
+    products = {p["id"]: p for p in map(json.loads, (out / "products.jsonl").read_text("utf-8").splitlines())}
+    # test/dev product synsets only: no building (below structure), no train synset (kettle, footwear)
+    assert set(products) == {f"vi-{shoe}", f"vi-{sneaker}", f"en-{shoe}", f"en-{sneaker}"}
+    assert products[f"vi-{shoe}"]["title"] == "giày" and products[f"en-{sneaker}"]["description"] == "a canvas shoe"
+    assert products[f"vi-{sneaker}"]["category"] == "Footwear > Shoe"
+    queries = [json.loads(x) for x in (out / "queries.test.jsonl").read_text("utf-8").splitlines()]
+    by_text = {q["text"]: q for q in queries}
+    assert not any("SHOULD NOT" in q["text"] for q in queries)
+    clean = by_text["giầy"]  # the title's synonym, not the title itself
+    assert clean["noise"] == "clean" and clean["language"] == "vi"
+    # the synset's listings in both languages are exact matches, its hyponym's listings partial ones
+    assert clean["relevant"] == {f"vi-{shoe}": 2, f"en-{shoe}": 2, f"vi-{sneaker}": 1, f"en-{sneaker}": 1}
+    assert by_text["giay"]["noise"] == "no_diacritics" and by_text["giay"]["relevant"] == clean["relevant"]
+    assert by_text["shoe"]["noise"] == "cross_lingual_en"
+    # code-mixed: the hypernym's native name and the English lemma
+    mixed = [q for q in queries if q["noise"] == "code_mixed" and q["relevant"].get(f"vi-{sneaker}") == 2]
+    assert [q["text"] for q in mixed] in (["giày sneaker"], ["giày gym shoe"])
+    sources = json.loads((out / "SOURCES.json").read_text())
+    assert sources["products"] == {"en": 2, "vi": 2} and sources["omw_data"]["licences"]["wikt"] == "CC BY-SA 3.0"

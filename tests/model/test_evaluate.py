@@ -282,3 +282,11 @@ def test_catalogue_cli_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
 
     assert evaluate.main(argv) == 0  # rerun: every embedding comes from the cache
     assert all(len(e.calls) == 2 for e in encoders.values())
+
+
+def test_rrf_fuse_sums_reciprocal_ranks() -> None:
+    from model.evaluate import rrf_fuse
+
+    # b: 1/(60+2) + 1/(60+1) beats a: 1/(60+1) + nothing; c and d each appear once, lower
+    assert rrf_fuse([["a", "b", "c"], ["b", "d"]], k=60) == ["b", "a", "d", "c"]
+    assert rrf_fuse([["a", "b"], ["b", "a"]], k=60, depth=1) == ["a"]  # a tie keeps the first-seen order
