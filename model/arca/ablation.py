@@ -23,7 +23,7 @@ Markdown table per set: mean of the two directions per language, and the mean ov
 With ``--catalogue PRODUCTS.jsonl --split dev`` the variants are measured as dense product search instead
 (nDCG@10 per language and per noise type on ``queries.<split>.jsonl``, exact cosine over each market's listings, as
 ``model.evaluate catalogue`` ranks), and each non-base variant also with the base encoding the passages
-(``VARIANT | passages=base``), which separates what a variant does to queries from what it does to the index:
+(``VARIANT, base passages``), which separates what a variant does to queries from what it does to the index:
 
     python -m model.arca.ablation --catalogue var/benchmark/wordnet/products.jsonl --split dev \
         --variants "base,student/raw,+adaptor,+norm,+roman,lora×0.0,served-int8 arca" --md OUT.md
@@ -191,8 +191,8 @@ def catalogue_run(catalogue: Path, split: str, variants: Sequence[str], settings
         result[variant] = score_rankings(queries, dense_rankings(products, markets, p_vec, q_vec))
         if variant == "base":
             base_passages = p_vec
-        elif base_passages is not None:
-            result[f"{variant} | passages=base"] = score_rankings(
+        elif base_passages is not None and not variant.endswith("base"):
+            result[f"{variant}, base passages"] = score_rankings(
                 queries, dense_rankings(products, markets, base_passages, q_vec))
         print(f"{variant}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return result
