@@ -43,6 +43,13 @@ def main() -> int:
 
     from app.main import create_app
     from model.loader import load_encoder
+    from model.synonyms import Synonyms, SynonymsError
+
+    try:
+        Synonyms.load(settings.synonyms_path)
+    except SynonymsError as exc:
+        print(f"error: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
     try:
         encoder = load_encoder(settings)

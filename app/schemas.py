@@ -152,6 +152,23 @@ class SearchResponse(BaseModel):
         description="Market-language lexicon terms for the query's English (or romanised) product words, and the "
         "market's other words for its own, also matched lexically (a search filtered to a market with `languages`).",
     )
+    synonyms: list[str] = Field(
+        default_factory=list,
+        description="Terms the merchant's synonym rules (GET /v1/synonyms) added for the query, matched lexically.",
+    )
+
+
+class SynonymsUpdate(BaseModel):
+    model_config = _STRICT
+
+    text: str = Field(max_length=2_000_000, description="The whole synonyms file (README \"Synonyms\"); replaces "
+                      "the current rules. Empty = no rules.")
+
+
+class SynonymsInfo(BaseModel):
+    path: str | None = Field(description="LIRA_SYNONYMS_PATH; null = rules cannot be saved.")
+    rules: dict[str, int] = Field(description="Rules per section (a language code, or all).")
+    text: str = Field(description="The rules as written.")
 
 
 class EncodeRequest(BaseModel):

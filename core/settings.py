@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         "are searched too; the dense query is pulled towards the market's names for its English words; false = the "
         "words as typed only.",
     )
+    synonyms_path: Path | None = Field(
+        None, description="Merchant synonym rules (Solr format, a [lang] section per language; README \"Synonyms\"): "
+        "a match adds the rule's other terms to the lexical side. PUT /v1/synonyms rewrites this file. Unset = no "
+        "rules (and PUT is refused).",
+    )
     lasr_checkpoint: Path = Field(
         REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt",
         description="LaSR head. Unset: lasr_full.pt, trained on 12-layer query vectors (LIRA_QUERY_TOWER=full, the "

@@ -27,6 +27,7 @@ from model.langid import LanguageDetector
 from model.lasr.candidates import CandidateList, retrieve, spelled_vector
 from model.lasr.reranker import Reranker
 from model.lexical import Speller, dense_correction
+from model.synonyms import Synonyms
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Searcher:
     detector: LanguageDetector = field(default_factory=LanguageDetector)
     reranker_error: str | None = None  # why reranking is unavailable, for /v1/info
     translator: QueryTranslator = field(default_factory=default_translator)
+    synonyms: Synonyms = field(default_factory=Synonyms)  # the merchant's rules (LIRA_SYNONYMS_PATH), replaceable
     # the serving version's spelling vocabulary; rebuilt in the background when the version moves
     _speller: tuple[IndexVersion, Speller] | None = field(default=None, init=False, repr=False)
     _speller_pending: IndexVersion | None = field(default=None, init=False, repr=False)
@@ -88,7 +90,7 @@ class Searcher:
         detector = LanguageDetector(glosser)
         detector.warm_up()
         searcher = cls(settings, encoder, store, QueryEncoder(encoder), reranker=reranker, detector=detector,
-                       reranker_error=error)
+                       reranker_error=error, synonyms=Synonyms.load(settings.synonyms_path))
         if settings.spell_correct:  # in the background: start-up never waits on the store (/readyz reports it)
             threading.Thread(target=searcher._warm_speller, name="speller", daemon=True).start()
         if settings.translate_queries:
@@ -242,6 +244,7 @@ class Searcher:
                 detection = self.detector.detect(req.query, req.query_language)
             translations = (self.translator.translations(req.query, req.languages, spelling)
                             if hybrid and s.translate_queries else [])
+            synonyms = self.synonyms.expansions(req.query, req.languages) if hybrid else []
             vectors = await encoding
         finally:
             encoding.cancel()  # no-op once done; else the encoder thread skips it
@@ -265,8 +268,9 @@ class Searcher:
                 h.dense = h.score
         else:
             n = max(req.k, s.rerank_candidates) if rerank else req.k
+            expansions = translations + [t for t in synonyms if t not in translations]
             hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, spelling,
-                                          translations)
+                                          expansions)
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)
             # candidates carry what ranking needs; titles, prices… are read for the shown ones alone
@@ -277,7 +281,7 @@ class Searcher:
             index_version=str(version), model=self.encoder.model_id, query_language=detection.language,
             query_language_source=detection.method, hybrid=hybrid, reranked=rerank,
             reranker=self.reranker.model_id if rerank and self.reranker is not None else None, spelling=spelling,
-            translations=translations,
+            translations=translations, synonyms=synonyms,
         )
 
     def hybrid_search(self, vector, text: str, n: int, filters: Filters, hybrid: bool, with_vectors: bool,

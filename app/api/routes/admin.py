@@ -1,4 +1,4 @@
-"""Admin operations (admin key only): start a reindex, see how the last one went."""
+"""Admin operations (admin key only): start a reindex, see how the last one went, read or replace the synonyms."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminAccess, ReindexerDep, SearcherDep
+from app.api.deps import AdminAccess, ReindexerDep, SearcherDep, SettingsDep
 from app.api.errors import ApiError
-from app.schemas import Problem, ReindexRequest, ReindexStarted, ReindexStatus
+from app.schemas import Problem, ReindexRequest, ReindexStarted, ReindexStatus, SynonymsInfo, SynonymsUpdate
 from app.services.searcher import IndexNotReady
+from core.settings import Settings
 from core.store.base import StoreUnavailable
 from indexer.control import ReindexBusy
+from model.synonyms import Synonyms, SynonymsError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -45,3 +47,34 @@ async def reindex_status(_: AdminAccess, reindexer: ReindexerDep, searcher: Sear
     except (StoreUnavailable, IndexNotReady):
         serving = None
     return ReindexStatus(**status, serving_version=serving)
+
+
+def _synonyms_info(synonyms: Synonyms, settings: Settings) -> SynonymsInfo:
+    path = str(settings.synonyms_path) if settings.synonyms_path else None
+    return SynonymsInfo(path=path, rules=synonyms.counts(), text=synonyms.source)
+
+
+@router.get("/synonyms", response_model=SynonymsInfo, responses=_AUTH_ERRORS)
+async def get_synonyms(_: AdminAccess, searcher: SearcherDep, settings: SettingsDep) -> SynonymsInfo:
+    """The synonym rules searches use now, as written, with their count per language section."""
+    return _synonyms_info(searcher.synonyms, settings)
+
+
+@router.put("/synonyms", response_model=SynonymsInfo,
+            responses={**_AUTH_ERRORS, 400: {"model": Problem, "description": "Body is not readable"},
+                       409: {"model": Problem, "description": "LIRA_SYNONYMS_PATH is not set"},
+                       413: {"model": Problem, "description": "Request body too large"},
+                       422: {"model": Problem, "description": "A rule cannot be read (the message names the line)"}})
+async def put_synonyms(_: AdminAccess, body: SynonymsUpdate, searcher: SearcherDep,
+                       settings: SettingsDep) -> SynonymsInfo:
+    """Replace every rule. The file is written (atomically, fsynced) before the answer, so acknowledged rules survive
+    a restart; the next search uses them. A bad rule changes nothing."""
+    if settings.synonyms_path is None:
+        raise ApiError(409, "synonyms_path_unset", "set LIRA_SYNONYMS_PATH to keep synonym rules")
+    try:
+        synonyms = Synonyms.parse(body.text)
+    except SynonymsError as exc:
+        raise ApiError(422, "bad_synonyms", str(exc)) from exc
+    await run_in_threadpool(synonyms.save, settings.synonyms_path)
+    searcher.synonyms = synonyms
+    return _synonyms_info(synonyms, settings)
