@@ -10,7 +10,6 @@ import os
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
 from app.services.access import KeyRing, key_id
 from indexer.control import ReindexLock, ReindexPaths
 
