@@ -368,6 +368,7 @@ def _hybrid_lists(run: CatalogueRun) -> list:
     """Arca's hybrid candidates per query (dense + lexical, RRF in Qdrant Edge), as the API retrieves them."""
     if "_hybrid" not in run._rankings:
         from model.lasr.data import candidate_lists
+        from model.synonyms import Synonyms
 
         if run.catalogue_path is None:
             raise ValueError("hybrid systems need the catalogue file (CatalogueRun.catalogue_path)")
@@ -376,7 +377,7 @@ def _hybrid_lists(run: CatalogueRun) -> list:
             run.catalogue_path, run.passages, run.vectors("arca", "passage"), run.encoders["arca"],
             [(q.text, q.language) for q in run.queries], run.vectors("arca", "query"), DEPTH, s.prefetch, s.rrf_k,
             progress=run.embedder.progress, spell=s.spell_correct, spell_dense_side=s.spell_dense,
-            translate=s.translate_queries,
+            translate=s.translate_queries, synonyms=Synonyms.load(s.synonyms_path) if s.synonyms_path else None,
         )
     return run._rankings["_hybrid"]  # type: ignore[return-value]
 

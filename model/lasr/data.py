@@ -24,6 +24,7 @@ from model.crosslingual import TRANSLATION_VERSION, QueryTranslator, default_tra
 from model.encoder import Encoder
 from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve, spelled_vector
 from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller, dense_correction
+from model.synonyms import Synonyms
 
 
 @dataclass
@@ -61,11 +62,13 @@ def candidate_lists(
     spell: bool = True,
     spell_dense_side: bool = True,
     translate: bool = True,
+    synonyms: Synonyms | None = None,
 ) -> list[CandidateList]:
     """The hybrid top-``n`` for each (text, market) query, from a throwaway Edge index of ``catalogue`` (with that
     index's spelling corrections on the lexical side when ``spell``, and on the dense side too when
     ``spell_dense_side`` (``spell_dense``), and with the market-language terms of English words when ``translate``,
-    as the API does)."""
+    as the API does; with ``synonyms``, the terms its rules add join the lexical side after those, as the API adds
+    the merchant's rules)."""
     from tqdm import tqdm
 
     lookup = LookupEncoder(encoder.fingerprint, encoder.model_id, passages, passage_vectors)
@@ -82,7 +85,9 @@ def candidate_lists(
                                                   desc="candidates", unit="query", disable=not progress,
                                                   file=sys.stderr):
                 markets = (market, "en")
-                expansions = translator.translations(text, markets, fixes) if translator is not None else ()
+                expansions = translator.translations(text, markets, fixes) if translator is not None else []
+                if synonyms is not None:
+                    expansions += [t for t in synonyms.expansions(text, markets) if t not in expansions]
                 hits = retrieve(store, qv, text, n, Filters(languages=markets), prefetch=prefetch, rrf_k=rrf_k,
                                 corrections=fixes, expansions=expansions)
                 out.append(CandidateList.from_hits(qv, hits))

@@ -59,3 +59,21 @@ def test_save_and_load_round_trip(tmp_path) -> None:
     path.write_text("a\n", encoding="utf-8")
     with pytest.raises(SynonymsError, match="synonyms.txt: line 1"):
         Synonyms.load(path)
+
+
+def test_the_lexicon_exports_as_rules_the_service_reads() -> None:
+    from data.lexicon.synonyms import synonyms_text
+
+    entries = [
+        ("en", "sneakers", "running shoes"), ("vi", "giày chạy bộ", "running shoes"),
+        ("vi", "giay chay bo", "running shoes"),
+        ("vi", "vàng", "yellow"), ("vi", "vàng", "gold"), ("vi", "màu vàng", "yellow"),
+        ("th", "รองเท้าวิ่ง", "running shoes"),
+    ]
+    syn = Synonyms.parse(synonyms_text(entries))
+    assert syn.counts() == {"vi": 2, "th": 1}
+    # the spelling with diacritics is already typed, as far as the (folding) lexical side is concerned
+    assert syn.expansions("giay chay bo nam", ["vi"]) == ["running shoes", "sneakers"]
+    assert syn.expansions("running shoes", ["th", "en"]) == ["sneakers", "รองเท้าวิ่ง"]
+    assert syn.expansions("vàng", ["vi"]) == []  # names two things: left out, as the translator leaves it out
+    assert syn.expansions("màu vàng", ["vi"]) == ["yellow"]
