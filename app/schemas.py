@@ -221,6 +221,8 @@ class InfoResponse(BaseModel):
     hybrid_default: bool = Field(description="Whether searches fuse lexical candidates unless they say otherwise.")
     reranker: str | None = Field(None, description="The LaSR checkpoint in use; null when reranking is off.")
     reranker_status: str = Field(description='"ready", or why reranking is unavailable.')
+    synonyms: dict[str, int] = Field(default_factory=dict,
+                                     description="Merchant synonym rules in use, per section (a language or all).")
 
 
 class ReindexRequest(BaseModel):

@@ -39,6 +39,7 @@ def test_synonyms_replace_read_persist_and_search(make_client, subset_catalogue,
     assert r.json() == {"path": str(path), "rules": {"id": 1}, "text": rules}
     assert Synonyms.load(path).source == rules  # on disk before the answer
     assert client.get("/v1/admin/synonyms", headers=HEADERS).json()["rules"] == {"id": 1}
+    assert client.get("/v1/info").json()["synonyms"] == {"id": 1}
 
     ids, added = _ids(client, WORD, "id")
     assert added == [product["title"]]

@@ -27,7 +27,7 @@ async def readyz(searcher: SearcherDep):
             responses={401: {"model": Problem, "description": "Missing or unknown API key (when keys are required)"},
                        429: {"model": Problem, "description": "Rate limit exceeded (see Retry-After)"}})
 async def info(searcher: SearcherDep, settings: SettingsDep, _: SearchAccess) -> InfoResponse:
-    """Model, serving index version and documents per language."""
+    """Model, serving index version, documents per language and the synonym rules in use."""
     reasons, version = await searcher.readiness()
     counts = await searcher.counts() if version else {}
     return InfoResponse(
@@ -37,4 +37,5 @@ async def info(searcher: SearcherDep, settings: SettingsDep, _: SearchAccess) ->
         documents=sum(counts.values()), documents_per_language=counts, hybrid_default=settings.hybrid,
         reranker=searcher.reranker.model_id if searcher.reranker else None,
         reranker_status="ready" if searcher.reranker else (searcher.reranker_error or "off"),
+        synonyms=searcher.synonyms.counts(),
     )
