@@ -46,7 +46,7 @@ def main() -> int:
     from model.synonyms import Synonyms, SynonymsError
 
     try:
-        Synonyms.load(settings.synonyms_path)
+        synonyms = Synonyms.load(settings.synonyms_path)
     except SynonymsError as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -58,7 +58,8 @@ def main() -> int:
         return EXIT_CONFIG
     print(f"LiRA Search on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
     uvicorn.run(
-        create_app(settings, encoder=encoder), host=settings.host, port=settings.port, log_level="info",
+        create_app(settings, encoder=encoder, synonyms=synonyms), host=settings.host, port=settings.port,
+        log_level="info",
         access_log=not settings.access_log,  # our JSON access log replaces uvicorn's
         proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
     )

@@ -33,6 +33,7 @@ from app.services.reindexer import Reindexer
 from app.services.searcher import Searcher
 from core.settings import Settings, get_settings
 from model.encoder import Encoder
+from model.synonyms import Synonyms
 
 # Probes and scrapes are never rate limited: an orchestrator must always be able to ask.
 _UNLIMITED = (health.healthz, health.readyz, metrics.metrics)
@@ -85,10 +86,12 @@ def _document_access(app: FastAPI, keyring: KeyRing) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, searcher: Searcher | None = None, encoder: Encoder | None = None
+    settings: Settings | None = None, searcher: Searcher | None = None, encoder: Encoder | None = None,
+    synonyms: Synonyms | None = None,
 ) -> FastAPI:
     """Build the app; pass ``searcher`` to reuse an already loaded model and store (tests, benchmarks), or ``encoder``
-    to reuse a loaded model only (``python -m app`` loads it first, so a bad checkpoint fails before serving)."""
+    to reuse a loaded model only (``python -m app`` loads it first, so a bad checkpoint fails before serving), and
+    ``synonyms`` the rules it read already (likewise for a bad synonyms file)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -100,7 +103,7 @@ def create_app(
 
             model = encoder or load_encoder(settings)
             store = open_store(settings, read_only=True)
-            app.state.searcher = Searcher.build(settings, model, store)
+            app.state.searcher = Searcher.build(settings, model, store, synonyms)
         else:
             app.state.searcher = searcher
         yield

@@ -154,7 +154,8 @@ class SearchResponse(BaseModel):
     )
     synonyms: list[str] = Field(
         default_factory=list,
-        description="Terms the merchant's synonym rules (GET /v1/synonyms) added for the query, matched lexically.",
+        description="Terms the merchant's synonym rules (GET /v1/admin/synonyms) added for the query, matched "
+        "lexically.",
     )
 
 

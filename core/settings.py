@@ -111,8 +111,8 @@ class Settings(BaseSettings):
     )
     synonyms_path: Path | None = Field(
         None, description="Merchant synonym rules (Solr format, a [lang] section per language; README \"Synonyms\"): "
-        "a match adds the rule's other terms to the lexical side. PUT /v1/synonyms rewrites this file. Unset = no "
-        "rules (and PUT is refused).",
+        "a match adds the rule's other terms to the lexical side. PUT /v1/admin/synonyms rewrites this file. Unset = "
+        "no rules (and PUT is refused).",
     )
     lasr_checkpoint: Path = Field(
         REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt",

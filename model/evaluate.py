@@ -377,7 +377,7 @@ def _hybrid_lists(run: CatalogueRun) -> list:
             run.catalogue_path, run.passages, run.vectors("arca", "passage"), run.encoders["arca"],
             [(q.text, q.language) for q in run.queries], run.vectors("arca", "query"), DEPTH, s.prefetch, s.rrf_k,
             progress=run.embedder.progress, spell=s.spell_correct, spell_dense_side=s.spell_dense,
-            translate=s.translate_queries, synonyms=Synonyms.load(s.synonyms_path) if s.synonyms_path else None,
+            translate=s.translate_queries, synonyms=Synonyms.load(s.synonyms_path),
         )
     return run._rankings["_hybrid"]  # type: ignore[return-value]
 

@@ -46,7 +46,7 @@ def _key(text: str) -> tuple[str, ...]:
 @dataclass
 class Synonyms:
     rules: list[Rule] = field(default_factory=list)
-    source: str = ""  # the text the rules were read from, kept verbatim for GET /v1/synonyms
+    source: str = ""  # the text the rules were read from, kept verbatim for GET /v1/admin/synonyms
 
     def __post_init__(self) -> None:
         # (language, folded words) -> the terms a match adds, in rule order without repeats
@@ -152,6 +152,12 @@ class Synonyms:
             else:
                 i += 1
         return out
+
+
+def lexical_expansions(translations: Sequence[str], synonyms: Sequence[str]) -> list[str]:
+    """The lexical side's extra terms: the cross-lingual ones, then the synonym rules' that are not among them (the
+    API and the evaluation's hybrid candidates both search with this list)."""
+    return [*translations, *(t for t in synonyms if t not in translations)]
 
 
 def _terms(side: str) -> tuple[str, ...]:

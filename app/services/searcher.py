@@ -27,7 +27,7 @@ from model.langid import LanguageDetector
 from model.lasr.candidates import CandidateList, retrieve, spelled_vector
 from model.lasr.reranker import Reranker
 from model.lexical import Speller, dense_correction
-from model.synonyms import Synonyms
+from model.synonyms import Synonyms, lexical_expansions
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class Searcher:
     names_ready: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # market names
 
     @classmethod
-    def build(cls, settings: Settings, encoder: Encoder, store: VectorStore) -> Searcher:
+    def build(cls, settings: Settings, encoder: Encoder, store: VectorStore,
+              synonyms: Synonyms | None = None) -> Searcher:
         """The serving searcher: micro-batched query encoder, language detector (warmed up), and LaSR when
         ``settings.rerank`` and its checkpoint fits the encoder (else reranking is off and /v1/info says why)."""
         from model.lasr.reranker import RerankerLoadError
@@ -90,7 +91,8 @@ class Searcher:
         detector = LanguageDetector(glosser)
         detector.warm_up()
         searcher = cls(settings, encoder, store, QueryEncoder(encoder), reranker=reranker, detector=detector,
-                       reranker_error=error, synonyms=Synonyms.load(settings.synonyms_path))
+                       reranker_error=error,
+                       synonyms=synonyms if synonyms is not None else Synonyms.load(settings.synonyms_path))
         if settings.spell_correct:  # in the background: start-up never waits on the store (/readyz reports it)
             threading.Thread(target=searcher._warm_speller, name="speller", daemon=True).start()
         if settings.translate_queries:
@@ -268,9 +270,8 @@ class Searcher:
                 h.dense = h.score
         else:
             n = max(req.k, s.rerank_candidates) if rerank else req.k
-            expansions = translations + [t for t in synonyms if t not in translations]
             hits = await self._store_call(self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, spelling,
-                                          expansions)
+                                          lexical_expansions(translations, synonyms))
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)
             # candidates carry what ranking needs; titles, prices… are read for the shown ones alone

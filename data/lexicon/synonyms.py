@@ -6,7 +6,8 @@
 One multi-way rule per product word and language: the English canonical name, its English spellings and the
 language's spellings (native script, romanised, plain), so a word in any of them adds the others on the lexical
 side of a search over that language's listings. A spelling the lexicon gives to two different things ("vàng":
-yellow, gold) is left out, as the query translator leaves it out.
+yellow, gold) is left out. Spellings are compared case-insensitively with their diacritics; the query translator
+compares them without diacritics too, so it leaves out a few more.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from model.crosslingual import TRANSLATION_VERSION, QueryTranslator, default_tra
 from model.encoder import Encoder
 from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve, spelled_vector
 from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller, dense_correction
-from model.synonyms import Synonyms
+from model.synonyms import Synonyms, lexical_expansions
 
 
 @dataclass
@@ -87,7 +87,7 @@ def candidate_lists(
                 markets = (market, "en")
                 expansions = translator.translations(text, markets, fixes) if translator is not None else []
                 if synonyms is not None:
-                    expansions += [t for t in synonyms.expansions(text, markets) if t not in expansions]
+                    expansions = lexical_expansions(expansions, synonyms.expansions(text, markets))
                 hits = retrieve(store, qv, text, n, Filters(languages=markets), prefetch=prefetch, rrf_k=rrf_k,
                                 corrections=fixes, expansions=expansions)
                 out.append(CandidateList.from_hits(qv, hits))
