@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The bundled catalogue is generated from the hand-written lexicon: the demo serves with it (LIRA_PRODUCT_LEXICON);
+# a merchant's catalogue is served with its own mined vocabulary only (the default).
+DEMO := LIRA_PRODUCT_LEXICON=$${LIRA_PRODUCT_LEXICON:-true}
+
 ## Build the index of the bundled catalogue (reused when up to date) and serve on http://127.0.0.1:$${PORT:-8000}
 run: $(STAMP)
 	$(PY) -m indexer reindex --if-stale
-	$(PY) -m app
+	$(DEMO) $(PY) -m app
 
 ## Run the test suite (slow tests deselected; `make test PYTEST_ARGS="-m slow"` runs them)
 test: $(STAMP)
@@ -31,7 +35,7 @@ index: $(STAMP)
 	$(PY) -m indexer reindex
 
 serve: $(STAMP)
-	$(PY) -m app
+	$(DEMO) $(PY) -m app
 
 clean:
 	rm -rf var .pytest_cache

@@ -132,6 +132,24 @@ class SearchResult(BaseModel):
         return data
 
 
+class VocabularyPairInfo(BaseModel):
+    language: str
+    term: str = Field(description="The market-language term (or its romanised spelling).")
+    english: str = Field(description="The English term it was aligned to (the native term itself for a romanised "
+                         "spelling with no English pair).")
+    score: float = Field(description="Confidence: CSLS similarity of the two terms' vectors, plus the bonus for a "
+                         "shared category.")
+    source: str = Field(description='"aligned" (encoder, CSLS mutual nearest neighbours) or "romanised".')
+
+
+class VocabularyInfo(BaseModel):
+    version: str = Field(description="The mining rules' version.")
+    terms: dict[str, int] = Field(description="Terms mined per language (English includes the category names).")
+    pairs: dict[str, int] = Field(description="Aligned term pairs per market language.")
+    romanised: dict[str, int] = Field(description="Romanised spellings per language (Thai, Urdu, Bengali).")
+    seconds: float = Field(description="How long mining took at index time.")
+
+
 class SearchResponse(BaseModel):
     query: str
     results: list[SearchResult]
@@ -156,6 +174,10 @@ class SearchResponse(BaseModel):
         default_factory=list,
         description="Terms the merchant's synonym rules (GET /v1/admin/synonyms) added for the query, matched "
         "lexically.",
+    )
+    vocabulary: list[VocabularyPairInfo] | None = Field(
+        None, description="With `explain`: the serving catalogue vocabulary's pairs behind the translations and "
+        "market names the search added (each with its confidence and how it was mined); null without `explain`.",
     )
 
 
@@ -224,6 +246,9 @@ class InfoResponse(BaseModel):
     reranker_status: str = Field(description='"ready", or why reranking is unavailable.')
     synonyms: dict[str, int] = Field(default_factory=dict,
                                      description="Merchant synonym rules in use, per section (a language or all).")
+    vocabulary: VocabularyInfo | None = Field(
+        None, description="The serving index version's catalogue vocabulary (mined from its listings); null when "
+        "it has none (LIRA_CATALOGUE_VOCABULARY=false, or not read yet).")
 
 
 class ReindexRequest(BaseModel):

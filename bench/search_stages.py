@@ -66,7 +66,7 @@ def main() -> None:
     encoder = load_encoder(settings)
     store = open_store(settings, read_only=True)
     searcher = Searcher.build(settings, encoder, store)
-    searcher.speller_ready.wait(300)
+    searcher.vocabulary_ready.wait(300)
     searcher.names_ready.wait(300)
     markets = query_markets()
     texts = shopper_queries(args.queries + 100, seed=1)

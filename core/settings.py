@@ -105,9 +105,20 @@ class Settings(BaseSettings):
     translate_queries: bool = Field(
         True, description="In a search filtered to a market (`languages`): English product words in a query (and "
         "romanised Thai/Urdu/Bengali ones, and market-language synonyms) add their market-language terms from the "
-        "product lexicon to the lexical side, and market words add their English spellings when English listings "
-        "are searched too; the dense query is pulled towards the market's names for its English words; false = the "
-        "words as typed only.",
+        "query vocabulary (the catalogue's mined vocabulary, and the product lexicon when LIRA_PRODUCT_LEXICON) to "
+        "the lexical side, and market words add their English spellings when English listings are searched too; "
+        "the dense query is pulled towards the market's names for its English words; false = the words as typed "
+        "only.",
+    )
+    catalogue_vocabulary: bool = Field(
+        True, description="The indexer mines the catalogue's own cross-lingual vocabulary (terms aligned to English "
+        "by the encoder, romanised spellings) and keeps it with the index version; the API translates and spells "
+        "with the serving version's (README \"Catalogue vocabulary\"). False = neither mines nor uses it.",
+    )
+    product_lexicon: bool = Field(
+        False, description="The hand-written product lexicon of the generated demo catalogue (`data/lexicon`) joins "
+        "the query vocabulary. Off by default: a merchant's catalogue gets its vocabulary from its own listings; "
+        "the lexicon can also be given as a synonyms file (`python -m data.lexicon.synonyms`).",
     )
     synonyms_path: Path | None = Field(
         None, description="Merchant synonym rules (Solr format, a [lang] section per language; README \"Synonyms\"): "

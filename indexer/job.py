@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from core.catalogue import CatalogueReport, Product, read_catalogue
 from core.store.base import IndexVersion, StoredPoint, StoreUnavailable, VectorStore
+from indexer.vocabulary import SIDECAR, VOCABULARY_VERSION, CatalogueVocabulary, mine_vocabulary
 from model.encoder import Encoder
 from model.lexical import LEXICAL_VERSION, document_vector
 
@@ -42,6 +43,7 @@ class ReindexSummary:
     reused: int = 0
     deleted: int = 0
     incremental: bool = False
+    vocabulary_pairs: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +54,7 @@ class ReindexSummary:
         mode = "incremental" if self.incremental else "full"
         return (
             f"indexed {self.indexed} products ({mode}: re-encoded {self.reencoded}, reused {self.reused}, "
-            f"deleted {self.deleted}), skipped {self.skipped} bad rows, "
+            f"deleted {self.deleted}), skipped {self.skipped} bad rows, {self.vocabulary_pairs} vocabulary pairs, "
             f"{self.seconds:.1f} s ({self.products_per_s:.1f} products/s; encoding {self.encode_seconds:.1f} s) "
             f"→ serving version {self.version}"
         )
@@ -66,14 +68,22 @@ def content_hash(product: Product, model_fingerprint: str) -> str:
 
 # what the indexer writes besides the catalogue's content; bumping it makes ``--if-stale`` build a new version
 # (incrementally: unchanged products keep their vectors). 2: Edge versions carry a memory-mapped dense table;
-# 3: and a row table of product ids and languages (candidates without payload reads)
-INDEX_LAYOUT = 3
+# 3: and a row table of product ids and languages (candidates without payload reads); 4: and the catalogue's
+# vocabulary (indexer.vocabulary)
+INDEX_LAYOUT = 4
 
 
 def index_data_hash(catalogue_sha256: str) -> str:
-    """The data part of a version name: the catalogue's bytes, the lexical term rules and the index layout (a
-    change to any builds a new index)."""
-    return hashlib.sha256(f"{catalogue_sha256}|{LEXICAL_VERSION}|layout{INDEX_LAYOUT}".encode()).hexdigest()[:12]
+    """The data part of a version name: the catalogue's bytes, the lexical term rules, the index layout and the
+    vocabulary mining rules (a change to any builds a new index)."""
+    key = f"{catalogue_sha256}|{LEXICAL_VERSION}|layout{INDEX_LAYOUT}|{VOCABULARY_VERSION}"
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def serving_vocabulary(store: VectorStore, version: IndexVersion) -> CatalogueVocabulary | None:
+    """The vocabulary mined for ``version`` (None: built without one, or before layout 4)."""
+    data = store.read_sidecar(version, SIDECAR)
+    return CatalogueVocabulary.from_json(data) if data is not None else None
 
 
 def report_errors(report: CatalogueReport, out=None) -> None:
@@ -138,10 +148,14 @@ def reindex(
     full: bool = False,
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
+    vocabulary: bool = True,
+    term_encoder: Encoder | None = None,
 ) -> ReindexSummary:
     """Build a new version from ``catalogue`` and switch to it; ``full`` re-encodes every product.
 
-    ``on_batch(done, total)`` is called after every written batch (progress reporting)."""
+    ``on_batch(done, total)`` is called after every written batch (progress reporting). ``vocabulary``: the
+    catalogue's own cross-lingual vocabulary is mined (its terms encoded as queries by ``term_encoder``, else by
+    ``encoder``) and kept with the version."""
     t0 = time.perf_counter()
     report = read_catalogue(catalogue)
     report_errors(report)
@@ -188,10 +202,18 @@ def reindex(
         if on_batch:
             on_batch(start + len(batch), len(products))
     bar.close()
+    vocab_terms = 0
+    if vocabulary:
+        terms_by = term_encoder or encoder
+        vocab = mine_vocabulary(products, lambda texts: terms_by.encode(texts, kind="query", batch_size=batch_size),
+                                progress=progress)
+        store.write_sidecar(version, SIDECAR, vocab.to_json())
+        vocab_terms = len(vocab.pairs)
     store.finalize(version)
     store.activate(version)
     seconds = time.perf_counter() - t0
     return ReindexSummary(
         str(version), len(products), report.skipped, seconds, len(products) / seconds, encode_s,
         reencoded=reencoded, reused=reused, deleted=max(previous.count - still_there, 0), incremental=incremental,
+        vocabulary_pairs=vocab_terms,
     )

@@ -185,7 +185,8 @@ def with_market_names(vector: np.ndarray, names: Sequence[np.ndarray], weight: f
 
 
 @lru_cache(maxsize=1)
-def default_translator() -> QueryTranslator:
+def _lexicon() -> tuple[list[tuple[str, str, str]], dict[tuple[str, str], str]]:
+    """The hand-written product lexicon's entries and listing names (``data.lexicon``, loaded only when used)."""
     from data.lexicon import LANGUAGE_FORMS, load_lexicon
     from model.arca.data import lexicon_entries
 
@@ -193,4 +194,22 @@ def default_translator() -> QueryTranslator:
     names = [t.names for t in lex.types] + [term.names for term in lex.attribute_terms()]
     listing_names = {(fold(n.canonical("en")), lang): n.canonical(lang) for n in names for lang in LANGUAGE_FORMS
                      if lang != "en"}
-    return QueryTranslator(lexicon_entries(), listing_names=listing_names)
+    return lexicon_entries(), listing_names
+
+
+@lru_cache(maxsize=1)
+def default_translator() -> QueryTranslator:
+    """The hand-written product lexicon's translator."""
+    entries, listing_names = _lexicon()
+    return QueryTranslator(entries, listing_names=listing_names)
+
+
+def build_translator(catalogue: Iterable[tuple[str, str, str]] = (), lexicon: bool = False) -> QueryTranslator:
+    """The translator of one index version: the catalogue's own mined vocabulary (``indexer.vocabulary``;
+    (language, term, English), surest first), with the hand-written lexicon's entries before them when
+    ``lexicon`` (its spellings then win a clash)."""
+    catalogue = list(catalogue)
+    if not lexicon:
+        return QueryTranslator(catalogue)
+    entries, listing_names = _lexicon()
+    return QueryTranslator([*entries, *catalogue], listing_names=listing_names)

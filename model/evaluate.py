@@ -378,6 +378,7 @@ def _hybrid_lists(run: CatalogueRun) -> list:
             [(q.text, q.language) for q in run.queries], run.vectors("arca", "query"), DEPTH, s.prefetch, s.rrf_k,
             progress=run.embedder.progress, spell=s.spell_correct, spell_dense_side=s.spell_dense,
             translate=s.translate_queries, synonyms=Synonyms.load(s.synonyms_path),
+            catalogue_vocabulary=s.catalogue_vocabulary, product_lexicon=s.product_lexicon,
         )
     return run._rankings["_hybrid"]  # type: ignore[return-value]
 

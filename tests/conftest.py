@@ -59,11 +59,13 @@ def encoder():
 
 @pytest.fixture(scope="session")
 def indexed_settings(tmp_path_factory, encoder, subset_catalogue) -> Settings:
-    """Settings pointing at a freshly built Edge index of the subset catalogue."""
+    """Settings pointing at a freshly built Edge index of the subset catalogue, served as the demo is: with the
+    hand-written lexicon the catalogue was generated from (``make run``; tests/app/test_vocabulary.py serves a
+    catalogue without it)."""
     from core.store import open_store
     from indexer.job import reindex
 
-    settings = _base_settings(store="edge", index_dir=tmp_path_factory.mktemp("index"))
+    settings = _base_settings(store="edge", index_dir=tmp_path_factory.mktemp("index"), product_lexicon=True)
     store = open_store(settings)
     try:
         reindex(subset_catalogue, encoder, store, progress=False)

@@ -21,7 +21,9 @@ from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
 from core.store.base import Filters, Hit, IndexVersion, StoreUnavailable, VectorStore
-from model.crosslingual import QueryTranslator, default_translator, with_market_names
+from indexer.job import serving_vocabulary
+from indexer.vocabulary import CatalogueVocabulary
+from model.crosslingual import QueryTranslator, build_translator, with_market_names
 from model.encoder import Encoder
 from model.langid import LanguageDetector
 from model.lasr.candidates import CandidateList, retrieve, spelled_vector
@@ -47,6 +49,17 @@ def names_cache_path(settings: Settings, encoder: Encoder, names: Sequence[str])
     return settings.model_cache_dir / "market-names" / f"{key}.npy"
 
 
+@dataclass(frozen=True)
+class QueryVocabulary:
+    """What an index version's searches translate and spell with: its catalogue's mined vocabulary (and the
+    product lexicon when configured) as a translator, and the speller over its words and the translator's."""
+
+    version: IndexVersion | None
+    translator: QueryTranslator
+    speller: Speller | None
+    catalogue: CatalogueVocabulary | None = None
+
+
 @dataclass
 class Searcher:
     settings: Settings
@@ -57,13 +70,12 @@ class Searcher:
     reranker: Reranker | None = None
     detector: LanguageDetector = field(default_factory=LanguageDetector)
     reranker_error: str | None = None  # why reranking is unavailable, for /v1/info
-    translator: QueryTranslator = field(default_factory=default_translator)
     synonyms: Synonyms = field(default_factory=Synonyms)  # the merchant's rules (LIRA_SYNONYMS_PATH), replaceable
-    # the serving version's spelling vocabulary; rebuilt in the background when the version moves
-    _speller: tuple[IndexVersion, Speller] | None = field(default=None, init=False, repr=False)
-    _speller_pending: IndexVersion | None = field(default=None, init=False, repr=False)
-    _speller_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    speller_ready: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # first one built
+    # the serving version's query vocabulary; rebuilt in the background when the version moves
+    _vocabulary: QueryVocabulary | None = field(default=None, init=False, repr=False)
+    _vocabulary_pending: IndexVersion | None = field(default=None, init=False, repr=False)
+    _vocabulary_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    vocabulary_ready: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # first built
     names_ready: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # market names
 
     @classmethod
@@ -93,19 +105,17 @@ class Searcher:
         searcher = cls(settings, encoder, store, QueryEncoder(encoder), reranker=reranker, detector=detector,
                        reranker_error=error,
                        synonyms=synonyms if synonyms is not None else Synonyms.load(settings.synonyms_path))
-        if settings.spell_correct:  # in the background: start-up never waits on the store (/readyz reports it)
-            threading.Thread(target=searcher._warm_speller, name="speller", daemon=True).start()
-        if settings.translate_queries:
-            threading.Thread(target=searcher._warm_names, name="market-names", daemon=True).start()
-        else:
-            searcher.names_ready.set()
+        # in the background: start-up never waits on the store (/readyz reports it)
+        threading.Thread(target=searcher._warm_vocabulary, name="vocabulary", daemon=True).start()
         return searcher
 
-    def _warm_names(self) -> None:
+    def _warm_names(self, translator: QueryTranslator) -> None:
         """The vectors of every market name the dense side may be pulled towards, encoded once and kept in the
         model cache for the next start (a name a search needs before then is encoded in its batch)."""
         t0 = time.perf_counter()
-        names = self.translator.listing_names()
+        names = translator.listing_names()
+        if not names:
+            return
         path = names_cache_path(self.settings, self.encoder, names)
         try:
             cached = np.load(path) if path.exists() else None
@@ -125,46 +135,66 @@ class Searcher:
         self.names_ready.set()
         log.info("%d market names %s in %.1f s", len(names), how, time.perf_counter() - t0)
 
-    def _warm_speller(self) -> None:
+    def _warm_vocabulary(self) -> None:
         try:
             version = self.store.current_version()
         except Exception as exc:  # the first search after the store comes back builds it
-            log.warning("spelling vocabulary not built at start-up: %s", exc)
+            log.warning("query vocabulary not built at start-up: %s", exc)
+            self.names_ready.set()  # no vocabulary, no names to prepare: searches encode the ones they need
             return
         if version is not None:
-            self.speller(version)  # starts the build
+            self.vocabulary(version)  # starts the build
+        else:  # nothing indexed yet: the lexicon alone (if configured) until the first version serves
+            self._set_vocabulary(self._make_vocabulary(None))
 
-    def speller(self, version: IndexVersion) -> Speller | None:
-        """The spelling vocabulary of ``version``; while a new version's is being built (a background scan of its
-        payloads), the previous version's answers, or none at the very start."""
-        if not self.settings.spell_correct:
-            return None
-        with self._speller_lock:
-            current = self._speller
-            if (current is None or current[0] != version) and self._speller_pending != version:
-                self._speller_pending = version
-                threading.Thread(target=self._build_speller, args=(version,), name="speller", daemon=True).start()
-        return current[1] if current is not None else None
+    def vocabulary(self, version: IndexVersion) -> QueryVocabulary | None:
+        """The query vocabulary of ``version``; while a new version's is being built (its mined vocabulary read
+        and a background scan of its payloads), the previous version's answers, or none at the very start."""
+        with self._vocabulary_lock:
+            current = self._vocabulary
+            if (current is None or current.version != version) and self._vocabulary_pending != version:
+                self._vocabulary_pending = version
+                threading.Thread(target=self._build_vocabulary, args=(version,), name="vocabulary",
+                                 daemon=True).start()
+        return current
 
-    def latest_speller(self) -> Speller | None:
-        """The most recently built spelling vocabulary (None before the first, or with spelling off)."""
-        current = self._speller
-        return current[1] if current is not None and self.settings.spell_correct else None
+    def latest_vocabulary(self) -> QueryVocabulary | None:
+        """The most recently built query vocabulary (None before the first)."""
+        return self._vocabulary
 
-    def _build_speller(self, version: IndexVersion) -> None:
+    def _make_vocabulary(self, version: IndexVersion | None) -> QueryVocabulary:
+        s = self.settings
+        catalogue = (serving_vocabulary(self.store, version)
+                     if version is not None and s.catalogue_vocabulary else None)
+        translator = build_translator(catalogue.entries() if catalogue is not None else (), s.product_lexicon)
+        speller = (Speller.from_store(self.store, translator.spellings())
+                   if version is not None and s.spell_correct else None)
+        return QueryVocabulary(version, translator, speller, catalogue)
+
+    def _set_vocabulary(self, vocabulary: QueryVocabulary) -> None:
+        with self._vocabulary_lock:
+            self._vocabulary = vocabulary
+            self._vocabulary_pending = None
+        self.vocabulary_ready.set()
+        if self.settings.translate_queries:
+            self._warm_names(vocabulary.translator)
+        self.names_ready.set()
+
+    def _build_vocabulary(self, version: IndexVersion) -> None:
         t0 = time.perf_counter()
         try:
-            speller = Speller.from_store(self.store, self.translator.spellings())
+            vocabulary = self._make_vocabulary(version)
         except Exception as exc:  # the store went away: the next search tries again
-            log.warning("spelling vocabulary for %s not built: %s", version, exc)
-            with self._speller_lock:
-                self._speller_pending = None
+            log.warning("query vocabulary for %s not built: %s", version, exc)
+            with self._vocabulary_lock:
+                self._vocabulary_pending = None
+            self.names_ready.set()
             return
-        with self._speller_lock:
-            self._speller = (version, speller)
-            self._speller_pending = None
-        self.speller_ready.set()
-        log.info("spelling vocabulary of %s: %d words in %.1f s", version, speller.words, time.perf_counter() - t0)
+        words = vocabulary.speller.words if vocabulary.speller is not None else 0
+        pairs = len(vocabulary.catalogue.pairs) if vocabulary.catalogue is not None else 0
+        log.info("query vocabulary of %s: %d catalogue pairs, %d spelling words in %.1f s", version, pairs, words,
+                 time.perf_counter() - t0)
+        self._set_vocabulary(vocabulary)
 
     def __post_init__(self) -> None:
         self.queries.on_batch = lambda seconds, n: self.metrics.observe_encode("query", seconds, n)
@@ -228,15 +258,17 @@ class Searcher:
         rerank = (s.rerank if req.rerank is None else req.rerank) and self.reranker is not None
         # spelling from the vocabulary of the version serving now (or a moment ago: the version check runs
         # beside the encoder); a misspelt query's corrected text is encoded in the same batch as the query
-        speller = self.latest_speller()
+        vocab = self.latest_vocabulary()
+        translator = vocab.translator if vocab is not None and s.translate_queries else None
+        speller = vocab.speller if vocab is not None else None
         spelling = speller.corrections(req.query) if speller is not None else {}
         detection, corrected = None, None
         if spelling and s.spell_dense:  # whether it is romanised needs the language first
             detection = self.detector.detect(req.query, req.query_language)
             corrected = dense_correction(req.query, spelling, detection.language, req.languages or ())
         # in a market, the names its listings print for the query's English words (their vectors are cached)
-        names = (self.translator.market_names(corrected or req.query, req.languages)
-                 if s.translate_queries and req.languages else [])
+        names = (translator.market_names(corrected or req.query, req.languages)
+                 if translator is not None and req.languages else [])
         texts = [req.query, *([corrected] if corrected is not None else []), *names]
         # the encoder thread starts now; the version check, language detection and translation overlap it
         encoding = asyncio.ensure_future(self.queries.encode_many(texts))
@@ -244,8 +276,8 @@ class Searcher:
             version = await self.serving_version()
             if detection is None:
                 detection = self.detector.detect(req.query, req.query_language)
-            translations = (self.translator.translations(req.query, req.languages, spelling)
-                            if hybrid and s.translate_queries else [])
+            translations = (translator.translations(req.query, req.languages, spelling)
+                            if hybrid and translator is not None else [])
             synonyms = self.synonyms.expansions(req.query, req.languages) if hybrid else []
             vectors = await encoding
         finally:
@@ -253,7 +285,7 @@ class Searcher:
             if encoding.done() and not encoding.cancelled():
                 encoding.exception()  # seen: no "exception never retrieved" when the version check failed first
         assert detection is not None  # detected before the encoder was awaited
-        self.speller(version)  # a version that just started serving gets its vocabulary built
+        self.vocabulary(version)  # a version that just started serving gets its vocabulary built
         vector = vectors[0] if corrected is None else spelled_vector(vectors[0], vectors[1])
         if names:
             vector = with_market_names(vector, vectors[len(texts) - len(names):])
@@ -283,7 +315,16 @@ class Searcher:
             query_language_source=detection.method, hybrid=hybrid, reranked=rerank,
             reranker=self.reranker.model_id if rerank and self.reranker is not None else None, spelling=spelling,
             translations=translations, synonyms=synonyms,
+            vocabulary=self._vocabulary_pairs(vocab, req, [*translations, *names]) if req.explain else None,
         )
+
+    @staticmethod
+    def _vocabulary_pairs(vocab: QueryVocabulary | None, req: SearchRequest, terms: Sequence[str]) -> list[dict]:
+        """The catalogue vocabulary's pairs behind the terms a search added, in its markets (for ``explain``)."""
+        if vocab is None or vocab.catalogue is None:
+            return []
+        markets = set(req.languages or ())
+        return [p for p in vocab.catalogue.lookup(req.query, terms) if not markets or p["language"] in markets]
 
     def hybrid_search(self, vector, text: str, n: int, filters: Filters, hybrid: bool, with_vectors: bool,
                       corrections: Mapping[str, str] | None = None, expansions: Sequence[str] = ()) -> list[Hit]:
@@ -321,8 +362,8 @@ class Searcher:
             version = await self.serving_version()
             if await self._store_call(self.store.count) == 0:
                 reasons.append(f"the serving index {version} is empty")
-            elif self.settings.spell_correct and self.speller(version) is None:
-                reasons.append(f"the spelling vocabulary of {version} is being built")
+            elif self.vocabulary(version) is None:
+                reasons.append(f"the query vocabulary of {version} is being built")
             if not self.names_ready.is_set():
                 reasons.append("the market names' vectors are being encoded")
         except (StoreUnavailable, IndexNotReady) as exc:

@@ -196,6 +196,15 @@ class VectorStore(abc.ABC):
         """Make the version search-ready (build HNSW, flush to disk). Blocking; indexer process only."""
 
     @abc.abstractmethod
+    def write_sidecar(self, version: IndexVersion, name: str, data: dict) -> None:
+        """Keep ``data`` (JSON) under ``name`` with a version that is not finalized yet: what was derived from the
+        same catalogue and must be read with its vectors (the catalogue vocabulary). Indexer only."""
+
+    @abc.abstractmethod
+    def read_sidecar(self, version: IndexVersion, name: str) -> dict | None:
+        """What ``write_sidecar`` kept under ``name`` with ``version``; None if nothing was."""
+
+    @abc.abstractmethod
     def activate(self, version: IndexVersion) -> None:
         """Atomically make ``version`` the serving one, then drop versions beyond ``keep_versions``."""
 

@@ -64,6 +64,7 @@ POINTER = "CURRENT"
 MARKER = "COMPLETE"
 DENSE_FILE = "dense.f32"
 ROWS_FILE = "rows.json"
+SIDECAR_PREFIX = "sidecar."  # + name + ".json": JSON kept with the version (write_sidecar)
 ROW = "_row"  # payload key: the point's row in DENSE_FILE
 _DROPPING = ".dropping-"  # a version being deleted is renamed first, so a half-deleted one never looks whole
 
@@ -290,6 +291,25 @@ class EdgeStore(VectorStore):
         qe.EdgeShard.load(str(self._dir(version))).close()
         marker = {"version": str(version), "dim": dim, "dense_rows": dense.rows}
         _atomic_write(self._dir(version) / MARKER, json.dumps(marker))
+
+    def write_sidecar(self, version: IndexVersion, name: str, data: dict) -> None:
+        self._check_writable()
+        if not self._dir(version).is_dir() or self._finished(version):
+            state = "is already finalized" if self._finished(version) else "does not exist"
+            raise ValueError(f"index version {version} {state}: sidecars go with an unfinished version")
+        _atomic_write(self._sidecar(version, name), json.dumps(data, ensure_ascii=False))
+
+    def read_sidecar(self, version: IndexVersion, name: str) -> dict | None:
+        path = self._sidecar(version, name)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def _sidecar(self, version: IndexVersion, name: str) -> Path:
+        if not name.isidentifier():
+            raise ValueError(f"sidecar name {name!r} must be an identifier")
+        return self._dir(version) / f"{SIDECAR_PREFIX}{name}.json"
 
     def activate(self, version: IndexVersion) -> None:
         self._check_writable()

@@ -11,6 +11,7 @@ per path, so the indexer and the API cannot share it the way they share an Edge 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from core.store.base import (
 )
 
 FINALIZED = "lira_finalized"
+SIDECAR_PREFIX = "lira_sidecar."
 T = TypeVar("T")
 
 
@@ -225,6 +227,21 @@ class QdrantStore(VectorStore):
         self._version_state(version)
         with self._guard(f"finalizing version {version}"):
             self._client.update_collection(self._name(version), metadata={FINALIZED: True})
+
+    def write_sidecar(self, version: IndexVersion, name: str, data: dict) -> None:
+        """In the version's collection metadata (one JSON string per name), beside ``lira_finalized``."""
+        self._check_writable()
+        if self._version_state(version)[1]:
+            raise ValueError(f"index version {version} is already finalized: sidecars go with an unfinished version")
+        with self._guard(f"writing {name} of version {version}"):
+            self._client.update_collection(self._name(version),
+                                           metadata={SIDECAR_PREFIX + name: json.dumps(data, ensure_ascii=False)})
+
+    def read_sidecar(self, version: IndexVersion, name: str) -> dict | None:
+        with self._guard(f"reading {name} of version {version}"):
+            metadata = self._client.get_collection(self._name(version)).config.metadata or {}
+        raw = metadata.get(SIDECAR_PREFIX + name)
+        return json.loads(raw) if raw is not None else None
 
     def activate(self, version: IndexVersion) -> None:
         self._check_writable()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from core.store.base import Filters, Hit, Sparse, VectorStore
+from model.encoder import Encoder
 from model.lexical import query_vector
 
 NO_TERMS = Sparse(np.empty(0, np.uint32), np.empty(0, np.float32))
@@ -80,22 +81,29 @@ class LookupEncoder:
     """An ``Encoder`` over vectors computed already (the evaluator's cache): lets the real indexer build an index
     of the catalogue for evaluation and training without encoding anything twice."""
 
-    def __init__(self, fingerprint: str, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+    def __init__(self, fingerprint: str, model_id: str, texts: Sequence[str], vectors: np.ndarray,
+                 queries: Encoder | None = None) -> None:
+        """``queries``: the real encoder, for the query vectors the indexer needs (the catalogue vocabulary's
+        terms); without it only passages can be looked up."""
         self.fingerprint, self.model_id, self.dim = fingerprint, model_id, vectors.shape[1]
         self._table = dict(zip(texts, vectors, strict=True))
+        self._queries = queries
 
     def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int | None = None,
                progress: bool = False) -> np.ndarray:
         if kind != "passage":
-            raise ValueError("LookupEncoder only holds passage vectors")
+            if self._queries is None:
+                raise ValueError("this LookupEncoder holds passage vectors only (no query encoder given)")
+            return self._queries.encode(list(texts), kind=kind, batch_size=batch_size)
         return np.stack([self._table[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
 
-def build_index(catalogue: Path, encoder: LookupEncoder, root: Path) -> VectorStore:
-    """An Edge index of ``catalogue`` (dense from ``encoder``, lexical from the text) in ``root``, served."""
+def build_index(catalogue: Path, encoder: LookupEncoder, root: Path, vocabulary: bool = False) -> VectorStore:
+    """An Edge index of ``catalogue`` (dense from ``encoder``, lexical from the text) in ``root``, served; with its
+    mined ``vocabulary`` (terms encoded by the encoder's query side)."""
     from core.store.edge import EdgeStore
     from indexer.job import reindex
 
     store = EdgeStore(root, "products")
-    reindex(catalogue, encoder, store, progress=False)
+    reindex(catalogue, encoder, store, progress=False, vocabulary=vocabulary)
     return store

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from core.store.base import Filters
-from model.crosslingual import TRANSLATION_VERSION, QueryTranslator, default_translator, with_market_names
+from model.crosslingual import TRANSLATION_VERSION, QueryTranslator, build_translator, with_market_names
 from model.encoder import Encoder
 from model.lasr.candidates import CandidateList, LookupEncoder, build_index, retrieve, spelled_vector
 from model.lexical import LEXICAL_VERSION, SPELLER_VERSION, Speller, dense_correction
@@ -63,19 +63,27 @@ def candidate_lists(
     spell_dense_side: bool = True,
     translate: bool = True,
     synonyms: Synonyms | None = None,
+    catalogue_vocabulary: bool = True,
+    product_lexicon: bool = False,
 ) -> list[CandidateList]:
     """The hybrid top-``n`` for each (text, market) query, from a throwaway Edge index of ``catalogue`` (with that
     index's spelling corrections on the lexical side when ``spell``, and on the dense side too when
     ``spell_dense_side`` (``spell_dense``), and with the market-language terms of English words when ``translate``,
     as the API does; with ``synonyms``, the terms its rules add join the lexical side after those, as the API adds
-    the merchant's rules)."""
+    the merchant's rules). The translator is the API's: the index's mined vocabulary when ``catalogue_vocabulary``
+    (mined by the indexer, its terms encoded by ``encoder``), the hand lexicon's entries when ``product_lexicon``."""
     from tqdm import tqdm
 
-    lookup = LookupEncoder(encoder.fingerprint, encoder.model_id, passages, passage_vectors)
+    from indexer.job import serving_vocabulary
+
+    lookup = LookupEncoder(encoder.fingerprint, encoder.model_id, passages, passage_vectors, queries=encoder)
     with tempfile.TemporaryDirectory(prefix="lira-lasr-index-") as tmp:
-        store = build_index(catalogue, lookup, Path(tmp))
+        store = build_index(catalogue, lookup, Path(tmp), vocabulary=translate and catalogue_vocabulary)
         try:
-            translator = default_translator() if translate else None
+            version = store.current_version()
+            mined = serving_vocabulary(store, version) if version is not None else None
+            translator = (build_translator(mined.entries() if mined is not None else (), product_lexicon)
+                          if translate else None)
             speller = Speller.from_store(store, translator.spellings() if translator else ()) if spell else None
             corrections = [speller.corrections(text) if speller is not None else {} for text, _ in queries]
             query_vectors = spell_dense(encoder, queries, query_vectors,

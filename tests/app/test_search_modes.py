@@ -89,7 +89,7 @@ def test_an_untrained_reranker_orders_the_fused_candidates_by_cosine(indexed_set
 
 
 def test_a_misspelt_word_is_reported_and_matched_lexically(client, searcher) -> None:
-    assert searcher.speller_ready.wait(60), "the spelling vocabulary is built in the background at start-up"
+    assert searcher.vocabulary_ready.wait(60), "the spelling vocabulary is built in the background at start-up"
     assert client.get("/readyz").status_code == 200
     body = _search(client, query="tai nghe bluetoth", k=10, explain=True, rerank=False)
     assert body["spelling"] == {"bluetoth": "bluetooth"}

@@ -320,6 +320,32 @@ def test_an_unfinished_version_is_never_served(engine, tmp_path, small):
         store.close()
 
 
+def test_sidecars_are_kept_with_their_version_and_survive_finalize(engine, tmp_path, small):
+    store = make_store(engine, tmp_path)
+    try:
+        v1 = IndexVersion.new("testmodel", "cafe")
+        store.create_version(v1, DIM)
+        store.upsert(v1, small.ids, small.vectors, small.payloads)
+        data = {"pairs": [["th", "กาแฟ", "coffee", 0.31, "aligned"]], "terms": {"th": 1}}
+        store.write_sidecar(v1, "vocabulary", data)
+        assert store.read_sidecar(v1, "nothing") is None
+        store.finalize(v1)
+        with pytest.raises(ValueError, match="finalized"):
+            store.write_sidecar(v1, "vocabulary", {})
+        store.activate(v1)
+        assert store.read_sidecar(v1, "vocabulary") == data
+        v2 = write_version(store, small)  # a newer version has its own sidecars (none here)
+        assert store.read_sidecar(v2, "vocabulary") is None
+        assert store.read_sidecar(v1, "vocabulary") == data
+    finally:
+        store.close()
+    reopened = make_store(engine, tmp_path)
+    try:
+        assert reopened.read_sidecar(v1, "vocabulary") == data  # on disk, not in the writer's memory
+    finally:
+        reopened.close()
+
+
 def test_open_store_picks_the_configured_engine(tmp_path, monkeypatch):
     for name in ("QDRANT_URL", "LIRA_QDRANT_URL"):
         monkeypatch.delenv(name, raising=False)

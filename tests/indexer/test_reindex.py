@@ -145,7 +145,8 @@ def test_killed_reindex_leaves_the_previous_version_serving(indexed_settings, su
 
 
 class _CountingEncoder:
-    """The real encoder, counting the texts it is asked to encode."""
+    """The real encoder, counting the passages it is asked to encode (the catalogue vocabulary's terms, encoded as
+    queries, are not products)."""
 
     def __init__(self, encoder) -> None:
         self._encoder = encoder
@@ -153,7 +154,8 @@ class _CountingEncoder:
         self.texts: list[str] = []
 
     def encode(self, texts, kind="passage", batch_size=None, progress=False):
-        self.texts += list(texts)
+        if kind == "passage":
+            self.texts += list(texts)
         return self._encoder.encode(texts, kind=kind, batch_size=batch_size, progress=progress)
 
 

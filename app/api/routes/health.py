@@ -27,7 +27,8 @@ async def readyz(searcher: SearcherDep):
             responses={401: {"model": Problem, "description": "Missing or unknown API key (when keys are required)"},
                        429: {"model": Problem, "description": "Rate limit exceeded (see Retry-After)"}})
 async def info(searcher: SearcherDep, settings: SettingsDep, _: SearchAccess) -> InfoResponse:
-    """Model, serving index version, documents per language and the synonym rules in use."""
+    """Model, serving index version, documents per language, the synonym rules in use and the serving version's
+    catalogue vocabulary (terms per language, pairs)."""
     reasons, version = await searcher.readiness()
     counts = await searcher.counts() if version else {}
     return InfoResponse(
@@ -38,4 +39,6 @@ async def info(searcher: SearcherDep, settings: SettingsDep, _: SearchAccess) ->
         reranker=searcher.reranker.model_id if searcher.reranker else None,
         reranker_status="ready" if searcher.reranker else (searcher.reranker_error or "off"),
         synonyms=searcher.synonyms.counts(),
+        vocabulary=(vocab.catalogue.summary() if (vocab := searcher.latest_vocabulary()) is not None
+                    and vocab.catalogue is not None else None),
     )
