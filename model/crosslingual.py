@@ -28,9 +28,10 @@ from model.arca.views import ENGLISH_STOPWORDS, _tokens, fold, script_of
 from model.lexical import OWN_SCRIPT_LANGUAGES, corrected_text
 
 # bump when the expansion rules change (LaSR's cached training lists depend on them)
-TRANSLATION_VERSION = "tr5"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too; tr3: market-language
+TRANSLATION_VERSION = "tr6"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too; tr3: market-language
 # synonyms, the query's spelling corrections are looked up too; tr4: the dense side is pulled towards the market's
-# names for the query's English words; tr5: market words add their English spellings when English listings are searched
+# names for the query's English words; tr5: market words add their English spellings when English listings are searched;
+# tr6: the index's mined vocabulary (indexer.vocabulary), romanised words also matched by their consonants
 
 
 class QueryTranslator:
@@ -74,8 +75,13 @@ class QueryTranslator:
                 elif synonyms:
                     synonym_keys[fold(term)].add(canonical)
         self._from_english = frozenset(self._english)  # the keys so far are English phrases
+        skeletons: dict[tuple[str, ...], set[str]] = defaultdict(set)
         for phrase, canonical in romanised_keys:  # English spellings win a clash
             self._add(phrase, canonical)
+            if (key := skeleton_key(phrase)) is not None:
+                skeletons[key].add(canonical)
+        # a romanised word typed another way ("kphi", "kfy") is looked up by its consonants, if they name one thing
+        self._skeletons = {key: next(iter(c)) for key, c in skeletons.items() if len(c) == 1}
         for phrase, canonicals in synonym_keys.items():  # then romanised ones
             if len(canonicals) == 1:
                 self._add(phrase, next(iter(canonicals)))
@@ -118,6 +124,8 @@ class QueryTranslator:
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
                 key = tuple(tokens[i : i + n])
                 canonical = self._english.get(key)
+                if canonical is None and self._skeletons and (sk := skeleton_key(" ".join(key))) is not None:
+                    canonical = self._skeletons.get(sk)
                 if canonical is not None:
                     found.append((canonical, key in self._from_english))
                     i += n
@@ -166,6 +174,28 @@ class QueryTranslator:
                     out.extend(t for t in self._english_spellings.get(canonical, [canonical])
                                if t not in out and fold(t) not in typed)
         return out
+
+
+_VOWELS = str.maketrans("", "", "aeiouyhw")
+MIN_SKELETON_LETTERS = 3  # a romanised word this long at least (shorter ones share their consonants too often)
+
+
+def skeleton_key(phrase: str) -> tuple[str, ...] | None:
+    """The consonants of each word of a romanised phrase, doubled letters collapsed ("kaaef" and "kafae" → ("kf",),
+    "kphi" and "kaphi" → ("kp",)): how Roman Urdu, Banglish and romanised Thai differ most between writers is in
+    the vowels (often left out) and aspiration. None for a phrase with a word under ``MIN_SKELETON_LETTERS`` or
+    one that is not plain ASCII letters."""
+    words = phrase.split()
+    if not words or any(len(w) < MIN_SKELETON_LETTERS or not (w.isascii() and w.isalpha()) for w in words):
+        return None
+    out = []
+    for w in words:
+        consonants = w.translate(_VOWELS)
+        collapsed = "".join(c for i, c in enumerate(consonants) if i == 0 or c != consonants[i - 1])
+        if len(collapsed) < 2:
+            return None
+        out.append(collapsed)
+    return tuple(out)
 
 
 NAME_WEIGHT = 0.5  # chosen on dev hybrid+LaSR nDCG@10 among 0.3, 0.5, 0.7, 1.0 (model card)

@@ -3,7 +3,7 @@ English spellings when the English listings are searched too."""
 
 from __future__ import annotations
 
-from model.crosslingual import QueryTranslator, default_translator
+from model.crosslingual import QueryTranslator, default_translator, skeleton_key
 
 ENTRIES = [
     ("en", "running shoes", "running shoes"),
@@ -52,6 +52,19 @@ def test_romanised_spellings_bring_the_native_script_terms() -> None:
     assert "کالا" in tr.translations("kala joota", ["ur"])
     assert tr.english_phrases("size s") == []  # one-letter spellings are never keys
     assert QueryTranslator(entries, romanised=False).translations("rong thao wing", ["th"]) == []
+
+
+def test_romanised_words_typed_another_way_are_matched_by_their_consonants() -> None:
+    assert skeleton_key("kaaef") == skeleton_key("kafae") == ("kf",)  # Thai: two romanisations of กาแฟ
+    assert skeleton_key("kphi") == skeleton_key("kaphi") == ("kp",)  # Bengali কফি, vowels left out
+    assert skeleton_key("ab") is None and skeleton_key("aaa") is None and skeleton_key("kaf9") is None
+    entries = [("th", "กาแฟ", "coffee"), ("th", "kafae", "coffee"), ("bn", "কফি", "coffee"), ("bn", "kaphi", "coffee"),
+               ("ur", "kala", "black"), ("ur", "کالا", "black"), ("ur", "kila", "fort"), ("ur", "قلعہ", "fort")]
+    tr = QueryTranslator(entries)
+    assert "กาแฟ" in tr.translations("kaaef", ["th"])
+    assert "কফি" in tr.translations("kphi", ["bn"])
+    assert tr.translations("kla", ["ur"]) == []  # "kala" and "kila" share their consonants: neither is guessed
+    assert "کالا" in tr.translations("kala", ["ur"])  # typed as listed: still matched exactly
 
 
 def test_market_words_bring_their_synonyms_and_corrections_are_looked_up() -> None:
