@@ -82,6 +82,7 @@ class QueryTranslator:
                 skeletons[key].add(canonical)
         # a romanised word typed another way ("kphi", "kfy") is looked up by its consonants, if they name one thing
         self._skeletons = {key: next(iter(c)) for key, c in skeletons.items() if len(c) == 1}
+        self._from_romanised = frozenset(self._english) - self._from_english
         for phrase, canonicals in synonym_keys.items():  # then romanised ones
             if len(canonicals) == 1:
                 self._add(phrase, next(iter(canonicals)))
@@ -106,28 +107,37 @@ class QueryTranslator:
                                   for canonical, by_language in self._terms.items() for lang in by_language))
 
     def _market_name(self, canonical: str, lang: str) -> str:
-        """The name a listing in ``lang`` prints for ``canonical``: ``listing_names``, else the first spelling."""
-        return self._listing_names.get((canonical, lang)) or self._terms[canonical][lang][0]
+        """The name a listing in ``lang`` prints for ``canonical``: ``listing_names``, else the first spelling (in
+        the language's own script for Thai, Urdu and Bengali, whose listings are written in it)."""
+        named = self._listing_names.get((canonical, lang))
+        if named:
+            return named
+        spellings = self._terms[canonical][lang]
+        if lang in OWN_SCRIPT_LANGUAGES:
+            return next((t for t in spellings if script_of(t) != "latin"), spellings[0])
+        return spellings[0]
 
     def english_phrases(self, text: str, english_only: bool = False) -> list[str]:
         """The canonical English of the lexicon phrases in ``text``, longest match first, left to right
         (``english_only``: of the phrases written in English)."""
-        return list(dict.fromkeys(c for c, in_english in self._matches(text) if in_english or not english_only))
+        return list(dict.fromkeys(c for c, how in self._matches(text) if how == "english" or not english_only))
 
-    def _matches(self, text: str) -> list[tuple[str, bool]]:
-        """(canonical English, written in English?) of every lexicon phrase in ``text``, longest match first, left
-        to right."""
+    def _matches(self, text: str) -> list[tuple[str, str]]:
+        """(canonical English, how it was written: "english", "romanised" or "market") of every lexicon phrase in
+        ``text``, longest match first, left to right."""
         tokens = _tokens(fold(text))
-        found: list[tuple[str, bool]] = []
+        found: list[tuple[str, str]] = []
         i = 0
         while i < len(tokens):
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
                 key = tuple(tokens[i : i + n])
                 canonical = self._english.get(key)
+                how = ("english" if key in self._from_english
+                       else "romanised" if key in self._from_romanised else "market")
                 if canonical is None and self._skeletons and (sk := skeleton_key(" ".join(key))) is not None:
-                    canonical = self._skeletons.get(sk)
+                    canonical, how = self._skeletons.get(sk), "romanised"
                 if canonical is not None:
-                    found.append((canonical, key in self._from_english))
+                    found.append((canonical, how))
                     i += n
                     break
             else:
@@ -136,12 +146,15 @@ class QueryTranslator:
 
     def market_names(self, text: str, languages: Sequence[str] | None) -> list[str]:
         """The name a listing in each non-English ``languages`` prints for each English phrase in ``text`` (the
-        words a code-mixed or English query leaves untranslated), unless the query already has it."""
+        words a code-mixed or English query leaves untranslated), and in Thai, Urdu or Bengali for each romanised
+        phrase (the script the listings are written in), unless the query already has it."""
         typed = fold(text)
         out: list[str] = []
-        for canonical in self.english_phrases(text, english_only=True):
+        for canonical, how in dict.fromkeys(m for m in self._matches(text) if m[1] != "market"):
             for lang in languages or ():
                 if lang == "en" or not self._terms.get(canonical, {}).get(lang):
+                    continue
+                if how == "romanised" and lang not in OWN_SCRIPT_LANGUAGES:
                     continue
                 name = self._market_name(canonical, lang)
                 if name not in out and fold(name) not in typed:
@@ -168,7 +181,7 @@ class QueryTranslator:
                 spellings = self._terms.get(canonical, {}).get(lang, ())
                 out.extend(t for t in spellings if t not in out and fold(t) not in typed)
         if "en" in languages and phrases:
-            in_english = {canonical for canonical, written_in_english in matches if written_in_english}
+            in_english = {canonical for canonical, how in matches if how == "english"}
             for canonical in phrases:
                 if canonical not in in_english:
                     out.extend(t for t in self._english_spellings.get(canonical, [canonical])

@@ -65,6 +65,9 @@ def test_romanised_words_typed_another_way_are_matched_by_their_consonants() -> 
     assert "কফি" in tr.translations("kphi", ["bn"])
     assert tr.translations("kla", ["ur"]) == []  # "kala" and "kila" share their consonants: neither is guessed
     assert "کالا" in tr.translations("kala", ["ur"])  # typed as listed: still matched exactly
+    # the dense side is pulled towards the listings' own script for a romanised word, never to a Latin spelling
+    assert tr.market_names("kaaef", ["th"]) == ["กาแฟ"]
+    assert tr.market_names("kaaef", ["vi"]) == []  # only the script's own markets
 
 
 def test_market_words_bring_their_synonyms_and_corrections_are_looked_up() -> None:
