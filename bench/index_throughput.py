@@ -1,9 +1,11 @@
-"""Full reindex throughput vs the raw encoder on the same texts, side by side in one run.
+"""Full reindex throughput vs the raw encoder and the base model on the same texts, side by side in one run.
 
     python -m bench.index_throughput [--limit N] [--json OUT]
 
-The reindex (validate → encode → upsert → HNSW → switch) goes into a throw-away Edge index; the ratio
-products/s ÷ raw encoder texts/s says how much the job adds on top of the model.
+The reindex (validate → encode → upsert → mine the vocabulary → HNSW → switch) goes into a throw-away Edge index;
+``ratio`` = products/s ÷ the serving encoder's passage texts/s says how much the job adds on top of the model, and
+``ratio_to_base`` = products/s ÷ multilingual-e5-small's texts/s (one pass, same runtime) what the whole job costs
+against indexing with the base model alone.
 """
 
 from __future__ import annotations
@@ -49,11 +51,22 @@ def main() -> None:
         encoder.encode(texts, kind="passage", batch_size=settings.batch_size, progress=True)
         raw_per_s = len(texts) / (time.perf_counter() - t0)
 
+        base = load_encoder(settings.model_copy(update={"model": "base"}))
+        base.encode(texts[:64], kind="passage")  # warm-up
+        t0 = time.perf_counter()
+        base.encode(texts, kind="passage", batch_size=settings.batch_size, progress=True)
+        base_per_s = len(texts) / (time.perf_counter() - t0)
+
     result = {"products_per_s": round(summary.products_per_s, 1), "raw_encoder_per_s": round(raw_per_s, 1),
-              "ratio": round(summary.products_per_s / raw_per_s, 3), "products": summary.indexed}
-    print(f"reindex: {result['products_per_s']} products/s ({summary.indexed} products, {summary.seconds:.1f} s)")
-    print(f"raw encoder: {result['raw_encoder_per_s']} texts/s on the same texts")
-    print(f"ratio: {result['ratio']}")
+              "base_encoder_per_s": round(base_per_s, 1), "ratio": round(summary.products_per_s / raw_per_s, 3),
+              "ratio_to_base": round(summary.products_per_s / base_per_s, 3), "products": summary.indexed,
+              "passage_encoder": settings.passage_encoder if settings.model != "base" else "base",
+              "vocabulary_seconds": round(summary.vocabulary_seconds, 1), "model": encoder.model_id}
+    print(f"reindex: {result['products_per_s']} products/s ({summary.indexed} products, {summary.seconds:.1f} s, "
+          f"of which mining the vocabulary {summary.vocabulary_seconds:.1f} s)")
+    print(f"serving encoder, passages: {result['raw_encoder_per_s']} texts/s on the same texts")
+    print(f"base encoder: {result['base_encoder_per_s']} texts/s on the same texts")
+    print(f"ratio: {result['ratio']}; to the base: {result['ratio_to_base']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

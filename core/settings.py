@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         "below the full model on text unlike the demo catalogue's queries (model card, \"Generality\"). Passages "
         "(the index) always use the full model.",
     )
+    passage_encoder: Literal["arca", "base"] = Field(
+        "base",
+        description="What encodes passages (the index) when Arca serves queries: base = multilingual-e5-small "
+        "alone, one pass per listing (the base model's indexing speed; on the real benchmark and the demo at least "
+        "as good as Arca's own passages, model card \"Passages\"); arca = Arca's views and composer. Part of the "
+        "model fingerprint: an index is served only by the configuration that built it.",
+    )
     query_tower_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "query_tower.pt")
     query_tower_max_tokens: int = Field(
         20, ge=1, le=512,

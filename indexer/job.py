@@ -44,6 +44,7 @@ class ReindexSummary:
     deleted: int = 0
     incremental: bool = False
     vocabulary_pairs: int = 0
+    vocabulary_seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -202,18 +203,18 @@ def reindex(
         if on_batch:
             on_batch(start + len(batch), len(products))
     bar.close()
-    vocab_terms = 0
+    vocab_terms, vocab_seconds = 0, 0.0
     if vocabulary:
         terms_by = term_encoder or encoder
         vocab = mine_vocabulary(products, lambda texts: terms_by.encode(texts, kind="query", batch_size=batch_size),
                                 progress=progress)
         store.write_sidecar(version, SIDECAR, vocab.to_json())
-        vocab_terms = len(vocab.pairs)
+        vocab_terms, vocab_seconds = len(vocab.pairs), vocab.seconds
     store.finalize(version)
     store.activate(version)
     seconds = time.perf_counter() - t0
     return ReindexSummary(
         str(version), len(products), report.skipped, seconds, len(products) / seconds, encode_s,
         reencoded=reencoded, reused=reused, deleted=max(previous.count - still_there, 0), incremental=incremental,
-        vocabulary_pairs=vocab_terms,
+        vocabulary_pairs=vocab_terms, vocabulary_seconds=vocab_seconds,
     )

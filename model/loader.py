@@ -41,6 +41,11 @@ def load_encoder(settings: Settings) -> Encoder:
         arca = ArcaEncoder.from_checkpoint(base, settings.arca_checkpoint, settings)
     except TowerCheckpointError as e:
         raise ModelLoadError(str(e)) from e
+    if settings.passage_encoder == "base":
+        # passages run the base's own fp32 graph, made when the first passage is encoded (the API encodes queries)
+        arca.use_base_passages(
+            (lambda: OnnxTrunk.for_model(base.model, base.fingerprint, settings.model_cache_dir, settings.threads,
+                                         "fp32")) if onnx else None)
     if onnx:
         arca.core.trunk = OnnxTrunk.for_model(
             arca.core.student, arca.fingerprint, settings.model_cache_dir, settings.threads, settings.query_precision

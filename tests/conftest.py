@@ -126,7 +126,9 @@ def live_server(tmp_path_factory, indexed_settings):
 
     index_copy = tmp_path_factory.mktemp("served") / "index"
     shutil.copytree(indexed_settings.index_dir, index_copy)
-    with uvicorn_server({"LIRA_INDEX_DIR": str(index_copy), "LIRA_STORE": "edge"}) as url:
+    # served as `make run` serves the demo catalogue this subset comes from: with its lexicon
+    env = {"LIRA_INDEX_DIR": str(index_copy), "LIRA_STORE": "edge", "LIRA_PRODUCT_LEXICON": "true"}
+    with uvicorn_server(env) as url:
         yield url
 
 

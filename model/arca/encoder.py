@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,19 @@ class ArcaEncoder:
         # everything that moves the vectors: the checkpoint bytes, the base weights, the romanisers' rules
         provenance = json.dumps([checkpoint_sha256, base.fingerprint, romaniser_versions()], sort_keys=True)
         self.fingerprint = hashlib.sha256(provenance.encode()).hexdigest()[:12]
+        # ``use_base_passages``: passages through the base alone (its trunk made on first use by the factory)
+        self._passages: BaseEncoder | None = None
+        self._passage_trunk: Callable[[], object] | None = None
+        self._passage_lock = threading.Lock()
+
+    def use_base_passages(self, trunk: Callable[[], object] | None = None) -> None:
+        """Encode passages with the base model alone (one pass, its own E5 prefix), queries with Arca: the index
+        then costs what the base's costs. ``trunk`` makes the base's inference runtime (ONNX) when the first
+        passage is encoded (an API that only encodes queries never loads it). Changes the fingerprint."""
+        self._passages = self.core.base
+        self._passage_trunk = trunk
+        self.fingerprint = hashlib.sha256(f"{self.fingerprint}|passages=base".encode()).hexdigest()[:12]
+        self.model_id = f"{self.model_id}; passages: base"
 
     @classmethod
     def from_checkpoint(cls, base: BaseEncoder, path: Path, settings: Settings | None = None) -> ArcaEncoder:
@@ -131,6 +145,12 @@ class ArcaEncoder:
     ) -> np.ndarray:
         """float32 (len(texts), 384), unit rows; texts grouped by length, all views of a group in one pass."""
         texts = list(texts)
+        if kind == "passage" and self._passages is not None:
+            with self._passage_lock:
+                if self._passage_trunk is not None:
+                    self._passages.trunk = self._passage_trunk()  # type: ignore[assignment]
+                    self._passage_trunk = None
+            return self._passages.encode(texts, "passage", batch_size or self.batch_size, progress)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out

@@ -154,8 +154,11 @@ def prepare_examples(
     seed: int = 13,
     limit: int | None = None,
     progress: bool = True,
+    catalogue_vocabulary: bool = True,
+    product_lexicon: bool = False,
 ) -> list[Example]:
-    """Examples of ``queries.<split>.jsonl`` beside ``catalogue`` (cached on disk by everything they depend on)."""
+    """Examples of ``queries.<split>.jsonl`` beside ``catalogue`` (cached on disk by everything they depend on),
+    their candidates retrieved with the query vocabulary the API would use with these settings."""
     from core.catalogue import read_catalogue
     from model.evaluate import CACHE_DIR, Embedder, read_queries
     from model.langid import LanguageDetector
@@ -167,7 +170,7 @@ def prepare_examples(
         split, encoder.fingerprint, getattr(encoder, "query_signature", ""),
         report.sha256, hashlib.sha256(queries_path.read_bytes()).hexdigest(),
         n, prefetch, rrf_k, variants, seed, limit, LEXICAL_VERSION, SPELLER_VERSION if spell else None, 2,
-        TRANSLATION_VERSION,
+        TRANSLATION_VERSION, catalogue_vocabulary, product_lexicon,
     ]).encode()).hexdigest()[:16]
     path = cache_dir / f"examples-{split}-{key}.pkl"
     if path.exists():
@@ -191,7 +194,8 @@ def prepare_examples(
         texts += [(e.variant_text, e.market) for e in examples if e.variant_text]
     vectors = embedder(encoder, [t for t, _ in texts], "query")
     lists = candidate_lists(catalogue, passages, passage_vectors, encoder, texts, vectors, n, prefetch, rrf_k,
-                            progress, spell)
+                            progress, spell, catalogue_vocabulary=catalogue_vocabulary,
+                            product_lexicon=product_lexicon)
     it = iter(lists[len(examples):])
     for e, c in zip(examples, lists, strict=False):
         e.candidates = c

@@ -131,7 +131,8 @@ class LaSRTrainer:
         catalogue = cfg.resolve(cfg.catalogue) if cfg.catalogue else settings.catalogue_path
         common = dict(encoder=encoder, catalogue=catalogue, n=cfg.candidates, prefetch=cfg.prefetch, rrf_k=cfg.rrf_k,
                       cache_dir=cfg.resolve(cfg.cache_dir), seed=cfg.seed, limit=cfg.limit,
-                      spell=settings.spell_correct)
+                      spell=settings.spell_correct, catalogue_vocabulary=settings.catalogue_vocabulary,
+                      product_lexicon=settings.product_lexicon)
         t0 = time.perf_counter()
         self.train_examples = prepare_examples("train", variants=True, **common)
         self.dev_examples = prepare_examples("dev", variants=False, **common)

@@ -443,3 +443,20 @@ def test_wise_interpolation_scales_only_the_update(tiny_run: Path, tmp_path: Pat
         got = core.student(**ids).last_hidden_state
         want = base.model(**ids).last_hidden_state
     assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_served_arca_encodes_passages_with_the_base_and_says_so(encoder, base_encoder):
+    """LIRA_PASSAGE_ENCODER=base (the default): the index is the base model's, queries are Arca's, and the model
+    fingerprint differs from an Arca-passages configuration, so the two indexes are never mixed."""
+    from core.settings import Settings
+    from model.loader import load_encoder
+
+    texts = ["Máy Hút Bụi Xiaomi Xám. Hàng chính hãng", "กาแฟ", "running shoes"]
+    base = base_encoder.encode(texts, "passage")
+    assert (encoder.encode(texts, "passage") * base).sum(axis=1).min() > 0.9999  # ONNX against torch: same vectors
+    assert "passages: base" in encoder.model_id
+    own = load_encoder(Settings(_env_file=None, passage_encoder="arca"))
+    assert own.fingerprint != encoder.fingerprint
+    cos = (own.encode(texts, "passage") * base).sum(axis=1)
+    assert cos.min() < 0.999  # Arca's own passages are not the base's
+    np.testing.assert_allclose(own.encode(texts, "query"), encoder.encode(texts, "query"), atol=1e-5)
