@@ -7,6 +7,7 @@ One reindex runs at a time per index: a second one exits with status 3 and names
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -113,11 +114,13 @@ def _run(args: argparse.Namespace, settings, status):
 
     # the indexer encodes passages only: no int8 query graph and no query tower to build or hold
     encoder = load_encoder(settings.model_copy(update={"query_precision": "fp32", "query_tower": "full"}))
+    query_key = hashlib.sha256(getattr(encoder, "query_signature", "").encode()).hexdigest()[:8]
     store = open_store(settings)
     try:
         return reindex(
             args.catalogue, encoder, store, batch_size=args.batch_size, if_stale=args.if_stale, full=args.full,
-            progress=not args.no_progress, on_batch=status.progress,
+            progress=not args.no_progress, on_batch=status.progress, vocabulary=settings.catalogue_vocabulary,
+            term_cache=settings.model_cache_dir / "vocabulary-terms" / f"{encoder.fingerprint}-{query_key}.npz",
         )
     finally:
         store.close()

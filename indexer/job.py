@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from core.catalogue import CatalogueReport, Product, read_catalogue
 from core.store.base import IndexVersion, StoredPoint, StoreUnavailable, VectorStore
-from indexer.vocabulary import SIDECAR, VOCABULARY_VERSION, CatalogueVocabulary, mine_vocabulary
+from indexer.vocabulary import SIDECAR, VOCABULARY_VERSION, CatalogueVocabulary, TermCache, mine_vocabulary
 from model.encoder import Encoder
 from model.lexical import LEXICAL_VERSION, document_vector
 
@@ -151,12 +151,14 @@ def reindex(
     on_batch: Callable[[int, int], None] | None = None,
     vocabulary: bool = True,
     term_encoder: Encoder | None = None,
+    term_cache: Path | None = None,
 ) -> ReindexSummary:
     """Build a new version from ``catalogue`` and switch to it; ``full`` re-encodes every product.
 
     ``on_batch(done, total)`` is called after every written batch (progress reporting). ``vocabulary``: the
     catalogue's own cross-lingual vocabulary is mined (its terms encoded as queries by ``term_encoder``, else by
-    ``encoder``) and kept with the version."""
+    ``encoder``) and kept with the version; ``term_cache``: where the terms' vectors are kept between runs
+    (``TermCache``), so that a reindex encodes only new terms."""
     t0 = time.perf_counter()
     report = read_catalogue(catalogue)
     report_errors(report)
@@ -206,8 +208,12 @@ def reindex(
     vocab_terms, vocab_seconds = 0, 0.0
     if vocabulary:
         terms_by = term_encoder or encoder
-        vocab = mine_vocabulary(products, lambda texts: terms_by.encode(texts, kind="query", batch_size=batch_size),
-                                progress=progress)
+        cache = TermCache(term_cache)
+        vocab = mine_vocabulary(
+            products, cache.wrap(lambda texts: terms_by.encode(texts, kind="query", batch_size=batch_size)),
+            progress=progress)
+        if progress and cache.reused:
+            print(f"vocabulary: {cache.reused} terms' vectors reused from {term_cache}", file=sys.stderr)
         store.write_sidecar(version, SIDECAR, vocab.to_json())
         vocab_terms, vocab_seconds = len(vocab.pairs), vocab.seconds
     store.finalize(version)

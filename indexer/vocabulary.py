@@ -24,6 +24,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -139,6 +140,42 @@ class CatalogueVocabulary:
             seconds=float(data.get("seconds", 0.0)),
             version=str(data.get("version", "")),
         )
+
+
+class TermCache:
+    """Query vectors of the terms the last reindex mined, on disk (one file per encoder fingerprint): a reindex of
+    a catalogue that changed a little encodes only its new terms. The file keeps the terms of the latest run."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.table: dict[str, np.ndarray] = {}
+        self.reused = 0
+        if path is not None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    self.table = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
+            except (OSError, ValueError, KeyError) as exc:  # unreadable: encode everything again
+                print(f"warning: term cache {path} unreadable ({exc}); re-encoding the terms", file=sys.stderr)
+
+    def wrap(self, encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+        def cached(texts: list[str]) -> np.ndarray:
+            missing = [t for t in texts if t not in self.table]
+            if missing:
+                self.table.update(zip(missing, encode(missing), strict=True))
+            self.reused = len(texts) - len(missing)
+            out = np.stack([self.table[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+            self._save(texts, out)
+            return out
+
+        return cached
+
+    def _save(self, texts: list[str], vectors: np.ndarray) -> None:
+        if self.path is None or not texts:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.stem}.tmp.npz")
+        np.savez(tmp, texts=np.array(texts, dtype=str), vectors=vectors.astype(np.float32))
+        tmp.replace(self.path)
 
 
 def _words(text: str) -> list[str]:

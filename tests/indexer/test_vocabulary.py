@@ -145,3 +145,56 @@ def test_summary_counts_each_source():
     s = vocab.summary()
     assert (s["pairs"], s["romanised"], s["cooccurrence"]) == ({"th": 1}, {"th": 1}, {"vi": 1})
     assert ("th", "กาแฟ", "coffee") in vocab.entries() and ("en", "coffee", "coffee") in vocab.entries()
+
+
+class _QueryCounter:
+    """The real encoder, counting the query texts (the vocabulary's terms) it encodes."""
+
+    def __init__(self, encoder) -> None:
+        self._encoder = encoder
+        self.fingerprint, self.dim, self.model_id = encoder.fingerprint, encoder.dim, encoder.model_id
+        self.queries: list[str] = []
+
+    def encode(self, texts, kind="passage", batch_size=None, progress=False):
+        if kind == "query":
+            self.queries += list(texts)
+        return self._encoder.encode(texts, kind=kind, batch_size=batch_size, progress=progress)
+
+
+def test_a_reindex_encodes_only_the_terms_it_has_not_seen(encoder, tmp_path):
+    rows = catalogue_rows()
+    catalogue = tmp_path / "products.jsonl"
+    catalogue.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cache = tmp_path / "terms.npz"
+    counting = _QueryCounter(encoder)
+    store = EdgeStore(tmp_path / "index", "products")
+    try:
+        first = reindex(catalogue, counting, store, progress=False, term_cache=cache)
+        assert counting.queries and cache.is_file()
+        rows.append(
+            {
+                "id": "vi-9",
+                "language": "vi",
+                "title": "bình giữ nhiệt",
+                "category": "Home > Kitchen > Flasks",
+                "price": 1.0,
+                "currency": "VND",
+            }
+        )
+        catalogue.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        counting.queries.clear()
+        second = reindex(catalogue, counting, store, progress=False, term_cache=cache)
+        assert "bình giữ nhiệt" in counting.queries and "cà phê" not in counting.queries  # only the new terms
+        assert second.vocabulary_pairs >= first.vocabulary_pairs - 2
+        version = store.current_version()
+        assert version is not None
+        again = serving_vocabulary(store, version)
+        assert again is not None and again.terms["vi"] == first_terms(rows, "vi")
+    finally:
+        store.close()
+
+
+def first_terms(rows: list[dict], language: str) -> int:
+    from indexer.vocabulary import catalogue_terms
+
+    return len(catalogue_terms([Product.model_validate(r) for r in rows])[language].texts)
