@@ -145,7 +145,10 @@ class VocabularyPairInfo(BaseModel):
 class VocabularyInfo(BaseModel):
     version: str = Field(description="The mining rules' version.")
     terms: dict[str, int] = Field(description="Terms mined per language (English includes the category names).")
-    pairs: dict[str, int] = Field(description="Aligned term pairs per market language.")
+    pairs: dict[str, int] = Field(description="Term pairs aligned by the encoder, per market language.")
+    cooccurrence: dict[str, int] = Field(
+        default_factory=dict, description="Title terms paired with the English label (leaf category or attribute "
+        "value) they come with, per language (English too: its titles' words for a category name).")
     romanised: dict[str, int] = Field(description="Romanised spellings per language (Thai, Urdu, Bengali).")
     seconds: float = Field(description="How long mining took at index time.")
 

@@ -36,6 +36,7 @@ def test_info_shows_the_mined_vocabulary(new_domain):
     assert vocab is not None, info
     assert vocab["terms"]["th"] >= 6 and vocab["terms"]["en"] >= 6
     assert sum(vocab["pairs"].values()) >= 8 and vocab["romanised"]["th"] >= 6
+    assert "cooccurrence" in vocab  # every source is counted (none here: one listing per category)
 
 
 def test_romanised_thai_finds_the_thai_listing_through_the_vocabulary(new_domain):
