@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from core.catalogue import CatalogueReport, Product, read_catalogue
 from core.store.base import IndexVersion, StoredPoint, StoreUnavailable, VectorStore
-from indexer.vocabulary import SIDECAR, VOCABULARY_VERSION, CatalogueVocabulary, TermCache, mine_vocabulary
+from indexer.vocabulary import VOCABULARY_VERSION, TermCache, mine_vocabulary, write_vocabulary
 from model.encoder import Encoder
 from model.lexical import LEXICAL_VERSION, document_vector
 
@@ -79,12 +79,6 @@ def index_data_hash(catalogue_sha256: str) -> str:
     vocabulary mining rules (a change to any builds a new index)."""
     key = f"{catalogue_sha256}|{LEXICAL_VERSION}|layout{INDEX_LAYOUT}|{VOCABULARY_VERSION}"
     return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def serving_vocabulary(store: VectorStore, version: IndexVersion) -> CatalogueVocabulary | None:
-    """The vocabulary mined for ``version`` (None: built without one, or before layout 4)."""
-    data = store.read_sidecar(version, SIDECAR)
-    return CatalogueVocabulary.from_json(data) if data is not None else None
 
 
 def report_errors(report: CatalogueReport, out=None) -> None:
@@ -150,14 +144,13 @@ def reindex(
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
     vocabulary: bool = True,
-    term_encoder: Encoder | None = None,
     term_cache: Path | None = None,
 ) -> ReindexSummary:
     """Build a new version from ``catalogue`` and switch to it; ``full`` re-encodes every product.
 
     ``on_batch(done, total)`` is called after every written batch (progress reporting). ``vocabulary``: the
-    catalogue's own cross-lingual vocabulary is mined (its terms encoded as queries by ``term_encoder``, else by
-    ``encoder``) and kept with the version; ``term_cache``: where the terms' vectors are kept between runs
+    catalogue's own cross-lingual vocabulary is mined (its terms encoded as queries by ``encoder``) and kept
+    with the version; ``term_cache``: where the terms' vectors are kept between runs
     (``TermCache``), so that a reindex encodes only new terms."""
     t0 = time.perf_counter()
     report = read_catalogue(catalogue)
@@ -207,14 +200,13 @@ def reindex(
     bar.close()
     vocab_terms, vocab_seconds = 0, 0.0
     if vocabulary:
-        terms_by = term_encoder or encoder
         cache = TermCache(term_cache)
         vocab = mine_vocabulary(
-            products, cache.wrap(lambda texts: terms_by.encode(texts, kind="query", batch_size=batch_size)),
+            products, cache.wrap(lambda texts: encoder.encode(texts, kind="query", batch_size=batch_size)),
             progress=progress)
         if progress and cache.reused:
             print(f"vocabulary: {cache.reused} terms' vectors reused from {term_cache}", file=sys.stderr)
-        store.write_sidecar(version, SIDECAR, vocab.to_json())
+        write_vocabulary(store, version, vocab)
         vocab_terms, vocab_seconds = len(vocab.pairs), vocab.seconds
     store.finalize(version)
     store.activate(version)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core.catalogue import Product
+from core.store.base import IndexVersion, VectorStore
 
 VOCABULARY_VERSION = "cv1"
 SIDECAR = "vocabulary"
@@ -142,6 +143,17 @@ class CatalogueVocabulary:
         )
 
 
+def write_vocabulary(store: VectorStore, version: IndexVersion, vocabulary: CatalogueVocabulary) -> None:
+    """Keep ``vocabulary`` with the (unfinished) ``version`` it was mined for."""
+    store.write_sidecar(version, SIDECAR, vocabulary.to_json())
+
+
+def serving_vocabulary(store: VectorStore, version: IndexVersion) -> CatalogueVocabulary | None:
+    """The vocabulary mined for ``version`` (None: built without one, or before index layout 4)."""
+    data = store.read_sidecar(version, SIDECAR)
+    return CatalogueVocabulary.from_json(data) if data is not None else None
+
+
 class TermCache:
     """Query vectors of the terms the last reindex mined, on disk (one file per encoder fingerprint): a reindex of
     a catalogue that changed a little encodes only its new terms. The file keeps the terms of the latest run."""
@@ -224,16 +236,25 @@ def _brands(products: Sequence[Product]) -> set[str]:
     return {w for p in products if p.brand for w in _words(p.brand)}
 
 
-def catalogue_terms(products: Sequence[Product]) -> dict[str, _Terms]:
-    """Per language, its terms (most frequent first, at most ``MAX_TERMS_PER_LANGUAGE``) with the leaf categories
-    of the listings they occur in; English also gets the catalogue's category names."""
+TitleTerms = list[tuple[set[str], str | None]]  # ``_title_terms`` of each product, in catalogue order
+
+
+def title_terms(products: Sequence[Product]) -> TitleTerms:
+    """``_title_terms`` of every product (tokenising a title, Thai segmentation included, is the costly part:
+    done once and shared by ``catalogue_terms`` and ``cooccurrence_pairs``)."""
     brands = _brands(products)
+    return [_title_terms(p, brands) for p in products]
+
+
+def catalogue_terms(products: Sequence[Product], titles: TitleTerms | None = None) -> dict[str, _Terms]:
+    """Per language, its terms (most frequent first, at most ``MAX_TERMS_PER_LANGUAGE``) with the leaf categories
+    of the listings they occur in; English also gets the catalogue's category names. ``titles``: ``title_terms``
+    of ``products``, if already computed."""
     df: dict[str, Counter[str]] = defaultdict(Counter)
     cats: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     whole: dict[str, set[str]] = defaultdict(set)
-    for p in products:
+    for p, (seen, title) in zip(products, titles if titles is not None else title_terms(products), strict=True):
         leaf = p.category.split(" > ")[-1]
-        seen, title = _title_terms(p, brands)
         if title:
             whole[p.language].add(title)
         for term in seen:
@@ -273,16 +294,16 @@ def cooccurrence_pairs(
     min_support: int = MIN_SUPPORT,
     min_precision: float = MIN_PRECISION,
     min_coverage: float = MIN_COVERAGE,
+    titles: TitleTerms | None = None,
 ) -> list[VocabularyPair]:
     """Title terms that (nearly) always come with one English label, in every language (English too: its titles'
     words for a category name): ``min_support`` listings at least, the label on ``min_precision`` of the term's
-    listings, the term on ``min_coverage`` of the label's. Score: precision x coverage; a term's best label only."""
-    brands = _brands(products)
+    listings, the term on ``min_coverage`` of the label's. Score: precision x coverage; a term's best label only.
+    ``titles``: ``title_terms`` of ``products``, if already computed."""
     terms: dict[str, Counter[str]] = defaultdict(Counter)
     labels: dict[str, Counter[str]] = defaultdict(Counter)
     joint: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
-    for p in products:
-        found, _ = _title_terms(p, brands)
+    for p, (found, _) in zip(products, titles if titles is not None else title_terms(products), strict=True):
         tags = _labels(p)
         terms[p.language].update(found)
         labels[p.language].update(tags)
@@ -351,12 +372,13 @@ def mine_vocabulary(
     from model.arca.views import romanise
 
     t0 = time.perf_counter()
-    terms = catalogue_terms(products)
+    titles = title_terms(products)
+    terms = catalogue_terms(products, titles)
     texts = list(dict.fromkeys(t for found in terms.values() for t in found.texts))
     if progress:
         print(f"vocabulary: encoding {len(texts)} catalogue terms in {len(terms)} languages", file=sys.stderr)
     vectors = dict(zip(texts, encode(texts), strict=True)) if texts else {}
-    pairs: list[VocabularyPair] = cooccurrence_pairs(products)
+    pairs: list[VocabularyPair] = cooccurrence_pairs(products, titles=titles)
     canonical = {(p.language, p.term): p for p in pairs}
     english = terms.get("en")
     for lang, found in sorted(terms.items()):

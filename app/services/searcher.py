@@ -21,8 +21,7 @@ from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
 from core.store.base import Filters, Hit, IndexVersion, StoreUnavailable, VectorStore
-from indexer.job import serving_vocabulary
-from indexer.vocabulary import CatalogueVocabulary
+from indexer.vocabulary import CatalogueVocabulary, serving_vocabulary
 from model.crosslingual import QueryTranslator, build_translator, with_market_names
 from model.encoder import Encoder
 from model.langid import LanguageDetector
@@ -111,7 +110,8 @@ class Searcher:
 
     def _warm_names(self, translator: QueryTranslator) -> None:
         """The vectors of every market name the dense side may be pulled towards, encoded once and kept in the
-        model cache for the next start (a name a search needs before then is encoded in its batch)."""
+        model cache for the next start (a name a search needs before then is encoded in its batch); the caller
+        (``_set_vocabulary``) then sets ``names_ready``."""
         t0 = time.perf_counter()
         names = translator.listing_names()
         if not names:
@@ -132,7 +132,6 @@ class Searcher:
         except Exception as exc:  # searches encode the names they need meanwhile
             log.warning("market names not prepared ahead: %s", exc)
             how = "not prepared"
-        self.names_ready.set()
         log.info("%d market names %s in %.1f s", len(names), how, time.perf_counter() - t0)
 
     def _warm_vocabulary(self) -> None:

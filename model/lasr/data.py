@@ -74,7 +74,7 @@ def candidate_lists(
     (mined by the indexer, its terms encoded by ``encoder``), the hand lexicon's entries when ``product_lexicon``."""
     from tqdm import tqdm
 
-    from indexer.job import serving_vocabulary
+    from indexer.vocabulary import serving_vocabulary
 
     lookup = LookupEncoder(encoder.fingerprint, encoder.model_id, passages, passage_vectors, queries=encoder)
     with tempfile.TemporaryDirectory(prefix="lira-lasr-index-") as tmp:

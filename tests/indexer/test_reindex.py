@@ -19,6 +19,7 @@ from core.catalogue import Product, read_catalogue
 from core.settings import REPO_ROOT
 from core.store import open_store
 from indexer.job import reindex
+from tests.indexer.helpers import CountingEncoder
 
 _PROGRESS = re.compile(rb"indexing: +\d+%\|[^|]*\| *[1-9]\d*/\d+")
 
@@ -144,21 +145,6 @@ def test_killed_reindex_leaves_the_previous_version_serving(indexed_settings, su
 # ---- incremental reindex ---------------------------------------------------------------------------------------
 
 
-class _CountingEncoder:
-    """The real encoder, counting the passages it is asked to encode (the catalogue vocabulary's terms, encoded as
-    queries, are not products)."""
-
-    def __init__(self, encoder) -> None:
-        self._encoder = encoder
-        self.fingerprint, self.dim, self.model_id = encoder.fingerprint, encoder.dim, encoder.model_id
-        self.texts: list[str] = []
-
-    def encode(self, texts, kind="passage", batch_size=None, progress=False):
-        if kind == "passage":
-            self.texts += list(texts)
-        return self._encoder.encode(texts, kind=kind, batch_size=batch_size, progress=progress)
-
-
 def _write(path, rows) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
@@ -168,7 +154,7 @@ def test_incremental_reindex_reencodes_only_changed_products(encoder, tmp_path, 
     rows = [_good_row(i) for i in range(1, 13)]
     catalogue = tmp_path / "products.jsonl"
     _write(catalogue, rows)
-    counting = _CountingEncoder(encoder)
+    counting = CountingEncoder(encoder)
     store = open_store(settings)
     try:
         first = reindex(catalogue, counting, store, progress=False, batch_size=5)
@@ -211,7 +197,7 @@ def test_a_model_change_reencodes_everything(encoder, tmp_path, indexed_settings
     store = open_store(settings)
     try:
         reindex(catalogue, encoder, store, progress=False)
-        other = _CountingEncoder(encoder)
+        other = CountingEncoder(encoder)
         other.fingerprint = "0123456789ab"  # another model: vectors must never be mixed
         summary = reindex(catalogue, other, store, progress=False)
         assert (summary.reencoded, summary.reused, summary.incremental) == (4, 0, False)

@@ -9,10 +9,11 @@ import pytest
 
 from core.catalogue import Product
 from core.store.edge import EdgeStore
-from indexer.job import reindex, serving_vocabulary
-from indexer.vocabulary import CatalogueVocabulary, VocabularyPair, align, cooccurrence_pairs
+from indexer.job import reindex
+from indexer.vocabulary import CatalogueVocabulary, VocabularyPair, align, cooccurrence_pairs, serving_vocabulary
 from model.arca.views import romanise
 from model.crosslingual import build_translator
+from tests.indexer.helpers import CountingEncoder
 
 # (English, Vietnamese, Thai, category): everyday products, each in its own leaf category
 NAMES = [
@@ -147,30 +148,16 @@ def test_summary_counts_each_source():
     assert ("th", "กาแฟ", "coffee") in vocab.entries() and ("en", "coffee", "coffee") in vocab.entries()
 
 
-class _QueryCounter:
-    """The real encoder, counting the query texts (the vocabulary's terms) it encodes."""
-
-    def __init__(self, encoder) -> None:
-        self._encoder = encoder
-        self.fingerprint, self.dim, self.model_id = encoder.fingerprint, encoder.dim, encoder.model_id
-        self.queries: list[str] = []
-
-    def encode(self, texts, kind="passage", batch_size=None, progress=False):
-        if kind == "query":
-            self.queries += list(texts)
-        return self._encoder.encode(texts, kind=kind, batch_size=batch_size, progress=progress)
-
-
 def test_a_reindex_encodes_only_the_terms_it_has_not_seen(encoder, tmp_path):
     rows = catalogue_rows()
     catalogue = tmp_path / "products.jsonl"
     catalogue.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     cache = tmp_path / "terms.npz"
-    counting = _QueryCounter(encoder)
+    counting = CountingEncoder(encoder, kind="query")
     store = EdgeStore(tmp_path / "index", "products")
     try:
         first = reindex(catalogue, counting, store, progress=False, term_cache=cache)
-        assert counting.queries and cache.is_file()
+        assert counting.texts and cache.is_file()
         rows.append(
             {
                 "id": "vi-9",
@@ -182,9 +169,9 @@ def test_a_reindex_encodes_only_the_terms_it_has_not_seen(encoder, tmp_path):
             }
         )
         catalogue.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        counting.queries.clear()
+        counting.texts.clear()
         second = reindex(catalogue, counting, store, progress=False, term_cache=cache)
-        assert "bình giữ nhiệt" in counting.queries and "cà phê" not in counting.queries  # only the new terms
+        assert "bình giữ nhiệt" in counting.texts and "cà phê" not in counting.texts  # only the new terms
         assert second.vocabulary_pairs >= first.vocabulary_pairs - 2
         version = store.current_version()
         assert version is not None
