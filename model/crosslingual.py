@@ -26,20 +26,27 @@ import numpy as np
 
 from model.arca.views import ENGLISH_STOPWORDS, _tokens, fold, script_of
 from model.lexical import OWN_SCRIPT_LANGUAGES, corrected_text
+from model.romanised import RomanisedIndex
 
 # bump when the expansion rules change (LaSR's cached training lists depend on them)
-TRANSLATION_VERSION = "tr6"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too; tr3: market-language
+TRANSLATION_VERSION = "tr7"  # tr2: romanised Thai/Urdu/Bengali spellings are looked up too; tr3: market-language
 # synonyms, the query's spelling corrections are looked up too; tr4: the dense side is pulled towards the market's
 # names for the query's English words; tr5: market words add their English spellings when English listings are searched;
-# tr6: the index's mined vocabulary (indexer.vocabulary), romanised words also matched by their consonants
+# tr6: the index's mined vocabulary (indexer.vocabulary), romanised words also matched by their consonants; tr7: by
+# consonant keys of the romanised and the letter-by-letter spellings, within one edit (model.romanised)
 
 
 class QueryTranslator:
     """Greedy longest match of English lexicon phrases (canonical names and English synonyms, folded) in a query;
     each match gives every spelling the lexicon has for it in the target languages."""
 
-    def __init__(self, entries: Iterable[tuple[str, str, str]], romanised: bool = True, synonyms: bool = True,
-                 listing_names: Mapping[tuple[str, str], str] | None = None) -> None:
+    def __init__(
+        self,
+        entries: Iterable[tuple[str, str, str]],
+        romanised: bool = True,
+        synonyms: bool = True,
+        listing_names: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
         """``entries``: (language, term, English) as ``model.arca.data.lexicon_entries`` gives them. ``romanised``:
         the Latin spellings of Thai, Urdu and Bengali terms (how people type them: "rong thao wing", Roman Urdu,
         Banglish) are looked up too, after the English ones, so a romanised query gains the native-script terms its
@@ -51,7 +58,8 @@ class QueryTranslator:
         self._english: dict[tuple[str, ...], str] = {}
         self._listing_names = dict(listing_names or {})
         self._terms: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        romanised_keys: list[tuple[str, str]] = []
+        romanised_keys: list[tuple[str, str, str]] = []  # (language, Latin spelling, canonical)
+        native_terms: list[tuple[str, str, str]] = []  # (language, own-script term, canonical)
         synonym_keys: dict[str, set[str]] = defaultdict(set)
         self._canonical_spellings: list[str] = []
         self._english_spellings: dict[str, list[str]] = defaultdict(list)  # canonical → its English spellings
@@ -71,17 +79,22 @@ class QueryTranslator:
                     spellings.append(term)
                 if lang in OWN_SCRIPT_LANGUAGES and script_of(term) == "latin":
                     if romanised:
-                        romanised_keys.append((fold(term), canonical))
-                elif synonyms:
+                        romanised_keys.append((lang, fold(term), canonical))
+                    continue
+                if lang in OWN_SCRIPT_LANGUAGES:
+                    native_terms.append((lang, term, canonical))
+                if synonyms:
                     synonym_keys[fold(term)].add(canonical)
         self._from_english = frozenset(self._english)  # the keys so far are English phrases
-        skeletons: dict[tuple[str, ...], set[str]] = defaultdict(set)
-        for phrase, canonical in romanised_keys:  # English spellings win a clash
+        for _, phrase, canonical in romanised_keys:  # English spellings win a clash
             self._add(phrase, canonical)
-            if (key := skeleton_key(phrase)) is not None:
-                skeletons[key].add(canonical)
-        # a romanised word typed another way ("kphi", "kfy") is looked up by its consonants, if they name one thing
-        self._skeletons = {key: next(iter(c)) for key, c in skeletons.items() if len(c) == 1}
+        # a romanised word typed another way ("kphi", "kfy", "esawrs") is looked up by its consonants
+        self._romanised: dict[str, RomanisedIndex] = defaultdict(RomanisedIndex)
+        if romanised:
+            for lang, phrase, canonical in romanised_keys:
+                self._romanised[lang].add(canonical, phrase)
+            for lang, term, canonical in native_terms:
+                self._romanised[lang].add_native(canonical, term)
         self._from_romanised = frozenset(self._english) - self._from_english
         for phrase, canonicals in synonym_keys.items():  # then romanised ones
             if len(canonicals) == 1:
@@ -103,8 +116,13 @@ class QueryTranslator:
 
     def listing_names(self) -> list[str]:
         """Every name ``market_names`` can give (what a service encodes once, ahead of the searches)."""
-        return list(dict.fromkeys(self._market_name(canonical, lang)
-                                  for canonical, by_language in self._terms.items() for lang in by_language))
+        return list(
+            dict.fromkeys(
+                self._market_name(canonical, lang)
+                for canonical, by_language in self._terms.items()
+                for lang in by_language
+            )
+        )
 
     def _market_name(self, canonical: str, lang: str) -> str:
         """The name a listing in ``lang`` prints for ``canonical``: ``listing_names``, else the first spelling (in
@@ -122,20 +140,24 @@ class QueryTranslator:
         (``english_only``: of the phrases written in English)."""
         return list(dict.fromkeys(c for c, how in self._matches(text) if how == "english" or not english_only))
 
-    def _matches(self, text: str) -> list[tuple[str, str]]:
+    def _matches(self, text: str, languages: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """(canonical English, how it was written: "english", "romanised" or "market") of every lexicon phrase in
-        ``text``, longest match first, left to right."""
+        ``text``, longest match first, left to right; Latin words that match nothing are looked up by their
+        consonants among the Thai, Urdu or Bengali terms of ``languages`` (``model.romanised``)."""
         tokens = _tokens(fold(text))
+        phonetic = [self._romanised[lang] for lang in languages or () if lang in self._romanised]
         found: list[tuple[str, str]] = []
         i = 0
         while i < len(tokens):
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
                 key = tuple(tokens[i : i + n])
                 canonical = self._english.get(key)
-                how = ("english" if key in self._from_english
-                       else "romanised" if key in self._from_romanised else "market")
-                if canonical is None and self._skeletons and (sk := skeleton_key(" ".join(key))) is not None:
-                    canonical, how = self._skeletons.get(sk), "romanised"
+                how = (
+                    "english" if key in self._from_english else "romanised" if key in self._from_romanised else "market"
+                )
+                if canonical is None and phonetic and all(t.isascii() and t.isalpha() for t in key):
+                    canonical = next((c for index in phonetic if (c := index.match(" ".join(key)))), None)
+                    how = "romanised"
                 if canonical is not None:
                     found.append((canonical, how))
                     i += n
@@ -150,7 +172,7 @@ class QueryTranslator:
         phrase (the script the listings are written in), unless the query already has it."""
         typed = fold(text)
         out: list[str] = []
-        for canonical, how in dict.fromkeys(m for m in self._matches(text) if m[1] != "market"):
+        for canonical, how in dict.fromkeys(m for m in self._matches(text, languages) if m[1] != "market"):
             for lang in languages or ():
                 if lang == "en" or not self._terms.get(canonical, {}).get(lang):
                     continue
@@ -161,8 +183,9 @@ class QueryTranslator:
                     out.append(name)
         return out
 
-    def translations(self, text: str, languages: Sequence[str] | None,
-                     corrections: Mapping[str, str] | None = None) -> list[str]:
+    def translations(
+        self, text: str, languages: Sequence[str] | None, corrections: Mapping[str, str] | None = None
+    ) -> list[str]:
         """Every spelling, in the non-English ``languages``, of the lexicon phrases in ``text`` and in its
         spelling-corrected form (``corrections``: ``Speller.corrections`` of it) that the query does not already
         contain; with English among ``languages``, also every English spelling of the phrases typed in another
@@ -171,7 +194,7 @@ class QueryTranslator:
             return []
         targets = [lang for lang in languages if lang != "en"]
         typed = fold(text)
-        matches = self._matches(text)
+        matches = self._matches(text, languages)
         phrases = list(dict.fromkeys(canonical for canonical, _ in matches))
         if corrections:
             phrases += [p for p in self.english_phrases(corrected_text(text, corrections)) if p not in phrases]
@@ -184,31 +207,12 @@ class QueryTranslator:
             in_english = {canonical for canonical, how in matches if how == "english"}
             for canonical in phrases:
                 if canonical not in in_english:
-                    out.extend(t for t in self._english_spellings.get(canonical, [canonical])
-                               if t not in out and fold(t) not in typed)
+                    out.extend(
+                        t
+                        for t in self._english_spellings.get(canonical, [canonical])
+                        if t not in out and fold(t) not in typed
+                    )
         return out
-
-
-_VOWELS = str.maketrans("", "", "aeiouyhw")
-MIN_SKELETON_LETTERS = 3  # a romanised word this long at least (shorter ones share their consonants too often)
-
-
-def skeleton_key(phrase: str) -> tuple[str, ...] | None:
-    """The consonants of each word of a romanised phrase, doubled letters collapsed ("kaaef" and "kafae" → ("kf",),
-    "kphi" and "kaphi" → ("kp",)): how Roman Urdu, Banglish and romanised Thai differ most between writers is in
-    the vowels (often left out) and aspiration. None for a phrase with a word under ``MIN_SKELETON_LETTERS`` or
-    one that is not plain ASCII letters."""
-    words = phrase.split()
-    if not words or any(len(w) < MIN_SKELETON_LETTERS or not (w.isascii() and w.isalpha()) for w in words):
-        return None
-    out = []
-    for w in words:
-        consonants = w.translate(_VOWELS)
-        collapsed = "".join(c for i, c in enumerate(consonants) if i == 0 or c != consonants[i - 1])
-        if len(collapsed) < 2:
-            return None
-        out.append(collapsed)
-    return tuple(out)
 
 
 NAME_WEIGHT = 0.5  # chosen on dev hybrid+LaSR nDCG@10 among 0.3, 0.5, 0.7, 1.0 (model card)
@@ -235,8 +239,9 @@ def _lexicon() -> tuple[list[tuple[str, str, str]], dict[tuple[str, str], str]]:
 
     lex = load_lexicon()
     names = [t.names for t in lex.types] + [term.names for term in lex.attribute_terms()]
-    listing_names = {(fold(n.canonical("en")), lang): n.canonical(lang) for n in names for lang in LANGUAGE_FORMS
-                     if lang != "en"}
+    listing_names = {
+        (fold(n.canonical("en")), lang): n.canonical(lang) for n in names for lang in LANGUAGE_FORMS if lang != "en"
+    }
     return lexicon_entries(), listing_names
 
 

@@ -3,7 +3,7 @@ English spellings when the English listings are searched too."""
 
 from __future__ import annotations
 
-from model.crosslingual import QueryTranslator, default_translator, skeleton_key
+from model.crosslingual import QueryTranslator, default_translator
 
 ENTRIES = [
     ("en", "running shoes", "running shoes"),
@@ -45,8 +45,13 @@ def test_the_product_lexicon_translates_shopper_english() -> None:
 
 
 def test_romanised_spellings_bring_the_native_script_terms() -> None:
-    entries = [*ENTRIES, ("th", "rong thao wing", "running shoes"), ("ur", "kala", "black"), ("ur", "کالا", "black"),
-               ("th", "S", "S")]
+    entries = [
+        *ENTRIES,
+        ("th", "rong thao wing", "running shoes"),
+        ("ur", "kala", "black"),
+        ("ur", "کالا", "black"),
+        ("th", "S", "S"),
+    ]
     tr = QueryTranslator(entries)
     assert tr.translations("rong thao wing nike", ["th"]) == ["รองเท้าวิ่ง"]  # not what was typed again
     assert "کالا" in tr.translations("kala joota", ["ur"])
@@ -55,24 +60,39 @@ def test_romanised_spellings_bring_the_native_script_terms() -> None:
 
 
 def test_romanised_words_typed_another_way_are_matched_by_their_consonants() -> None:
-    assert skeleton_key("kaaef") == skeleton_key("kafae") == ("kf",)  # Thai: two romanisations of กาแฟ
-    assert skeleton_key("kphi") == skeleton_key("kaphi") == ("kp",)  # Bengali কফি, vowels left out
-    assert skeleton_key("ab") is None and skeleton_key("aaa") is None and skeleton_key("kaf9") is None
-    entries = [("th", "กาแฟ", "coffee"), ("th", "kafae", "coffee"), ("bn", "কফি", "coffee"), ("bn", "kaphi", "coffee"),
-               ("ur", "kala", "black"), ("ur", "کالا", "black"), ("ur", "kila", "fort"), ("ur", "قلعہ", "fort")]
+    entries = [
+        ("th", "กาแฟ", "coffee"),
+        ("th", "kafae", "coffee"),
+        ("bn", "কফি", "coffee"),
+        ("bn", "kaphi", "coffee"),
+        ("ur", "kala", "black"),
+        ("ur", "کالا", "black"),
+        ("ur", "kila", "fort"),
+        ("ur", "قلعہ", "fort"),
+        ("th", "เสาวรส", "passion fruit"),
+    ]
     tr = QueryTranslator(entries)
     assert "กาแฟ" in tr.translations("kaaef", ["th"])
     assert "কফি" in tr.translations("kphi", ["bn"])
-    assert tr.translations("kla", ["ur"]) == []  # "kala" and "kila" share their consonants: neither is guessed
-    assert "کالا" in tr.translations("kala", ["ur"])  # typed as listed: still matched exactly
+    assert "เสาวรส" in tr.translations("esawrs", ["th"])  # no romanised spelling: the letters' consonants
+    assert "کالا" in tr.translations("kla", ["ur"])  # "kala" and "kila" share their consonants: the nearer wins
+    assert "کالا" in tr.translations("kala", ["ur"]) and "قلعہ" not in tr.translations("kala", ["ur"])
     # the dense side is pulled towards the listings' own script for a romanised word, never to a Latin spelling
     assert tr.market_names("kaaef", ["th"]) == ["กาแฟ"]
-    assert tr.market_names("kaaef", ["vi"]) == []  # only the script's own markets
+    assert tr.market_names("kaaef", ["vi"]) == [] and tr.translations("kaaef", ["vi"]) == []  # the script's markets
+    assert tr.english_phrases("kaaef") == []  # without a market there is no script to read it in
+    assert QueryTranslator(entries, romanised=False).translations("kaaef", ["th"]) == []
 
 
 def test_market_words_bring_their_synonyms_and_corrections_are_looked_up() -> None:
-    entries = [*ENTRIES, ("vi", "giày thể thao", "running shoes"), ("vi", "vàng", "yellow"), ("vi", "vàng", "gold"),
-               ("en", "yellow", "yellow"), ("en", "gold", "gold")]
+    entries = [
+        *ENTRIES,
+        ("vi", "giày thể thao", "running shoes"),
+        ("vi", "vàng", "yellow"),
+        ("vi", "vàng", "gold"),
+        ("en", "yellow", "yellow"),
+        ("en", "gold", "gold"),
+    ]
     tr = QueryTranslator(entries)
     # a market word adds the market's other words for the same thing (the titles may use either), not itself
     assert tr.translations("giày chạy bộ đen", ["vi"]) == ["giày thể thao"]
@@ -108,8 +128,9 @@ def test_the_dense_side_gets_the_market_names_of_english_words() -> None:
     # the query vector is pulled towards the names' mean direction, by NAME_WEIGHT, and stays unit length
     q, a, b = np.eye(4, dtype=np.float32)[:3]
     v = with_market_names(q, [a, b], weight=0.5)
-    np.testing.assert_allclose(v, (q + 0.5 * (a + b) / np.sqrt(2)) / np.linalg.norm(q + 0.5 * (a + b) / np.sqrt(2)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        v, (q + 0.5 * (a + b) / np.sqrt(2)) / np.linalg.norm(q + 0.5 * (a + b) / np.sqrt(2)), atol=1e-6
+    )
     assert abs(float(np.linalg.norm(with_market_names(q, [a]))) - 1) < 1e-6
     np.testing.assert_allclose(with_market_names(q, []), q)  # no names: the query as it was
 
