@@ -4,8 +4,8 @@
 
 The reindex (validate → encode → upsert → mine the vocabulary → HNSW → switch) goes into a throw-away Edge index;
 ``ratio`` = products/s ÷ the serving encoder's passage texts/s says how much the job adds on top of the model, and
-``ratio_to_base`` = products/s ÷ multilingual-e5-small's texts/s (one pass, same runtime) what the whole job costs
-against indexing with the base model alone.
+``ratio_to_base`` = products/s ÷ multilingual-e5-small's texts/s (the faster of two passes, same runtime) what the
+whole job costs against indexing with the base model alone.
 """
 
 from __future__ import annotations
@@ -53,9 +53,12 @@ def main() -> None:
 
         base = load_encoder(settings.model_copy(update={"model": "base"}))
         base.encode(texts[:64], kind="passage")  # warm-up
-        t0 = time.perf_counter()
-        base.encode(texts, kind="passage", batch_size=settings.batch_size, progress=True)
-        base_per_s = len(texts) / (time.perf_counter() - t0)
+        rates = []
+        for _ in range(2):  # the faster of two passes: a shared machine's slow moments count against the reindex
+            t0 = time.perf_counter()
+            base.encode(texts, kind="passage", batch_size=settings.batch_size, progress=True)
+            rates.append(len(texts) / (time.perf_counter() - t0))
+        base_per_s = max(rates)
 
     result = {"products_per_s": round(summary.products_per_s, 1), "raw_encoder_per_s": round(raw_per_s, 1),
               "base_encoder_per_s": round(base_per_s, 1), "ratio": round(summary.products_per_s / raw_per_s, 3),
