@@ -19,7 +19,7 @@ own vocabulary (README, limitations).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -142,29 +142,45 @@ class QueryTranslator:
 
     def _matches(self, text: str, languages: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """(canonical English, how it was written: "english", "romanised" or "market") of every lexicon phrase in
-        ``text``, longest match first, left to right; Latin words that match nothing are looked up by their
-        consonants among the Thai, Urdu or Bengali terms of ``languages`` (``model.romanised``)."""
+        ``text``, longest match first, left to right; then the Latin words that matched nothing are looked up by
+        their consonants among the Thai, Urdu or Bengali terms of ``languages`` (``model.romanised``), so a guess
+        never takes a word that is spelt as listed."""
         tokens = _tokens(fold(text))
         phonetic = [self._romanised[lang] for lang in languages or () if lang in self._romanised]
-        found: list[tuple[str, str]] = []
-        i = 0
-        while i < len(tokens):
-            for n in range(min(self._longest, len(tokens) - i), 0, -1):
-                key = tuple(tokens[i : i + n])
-                canonical = self._english.get(key)
-                how = (
-                    "english" if key in self._from_english else "romanised" if key in self._from_romanised else "market"
-                )
-                if canonical is None and phonetic and all(t.isascii() and t.isalpha() for t in key):
-                    canonical = next((c for index in phonetic if (c := index.match(" ".join(key)))), None)
-                    how = "romanised"
-                if canonical is not None:
-                    found.append((canonical, how))
+        found: dict[int, tuple[str, str]] = {}  # first token → match
+        taken = [False] * len(tokens)
+
+        def scan(lookup: Callable[[tuple[str, ...]], tuple[str, str] | None]) -> None:
+            i = 0
+            while i < len(tokens):
+                for n in range(min(self._longest, len(tokens) - i), 0, -1):
+                    if any(taken[i : i + n]) or (match := lookup(tuple(tokens[i : i + n]))) is None:
+                        continue
+                    found[i] = match
+                    taken[i : i + n] = [True] * n
                     i += n
                     break
-            else:
-                i += 1
-        return found
+                else:
+                    i += 1
+
+        def exact(key: tuple[str, ...]) -> tuple[str, str] | None:
+            canonical = self._english.get(key)
+            if canonical is None:
+                return None
+            return canonical, (
+                "english" if key in self._from_english else "romanised" if key in self._from_romanised else "market"
+            )
+
+        def by_consonants(key: tuple[str, ...]) -> tuple[str, str] | None:
+            if not all(t.isascii() and t.isalpha() for t in key):
+                return None
+            canonical = next((c for index in phonetic if (c := index.match(" ".join(key)))), None)
+            return (canonical, "romanised") if canonical is not None else None
+
+        scan(exact)
+        if phonetic:
+            scan(by_consonants)
+        return [found[i] for i in sorted(found)]
 
     def market_names(self, text: str, languages: Sequence[str] | None) -> list[str]:
         """The name a listing in each non-English ``languages`` prints for each English phrase in ``text`` (the

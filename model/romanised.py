@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from model.arca.views import fold
+from model.arca.views import _deletions, _within_one_edit, fold
 
 _DIGRAPHS = (
     ("tch", "c"),
@@ -86,22 +86,6 @@ def letter_spelling(term: str) -> str:
     return "".join(_letter_value(ch) for ch in term)
 
 
-def _deletions(key: str) -> set[str]:
-    return {key[:i] + key[i + 1 :] for i in range(len(key))}
-
-
-def _within_one(a: str, b: str) -> bool:
-    """Levenshtein distance ≤ 1."""
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
-
-
 class RomanisedIndex:
     """Native-script terms of one language by consonant key; ``match`` finds the term a romanised word stands for."""
 
@@ -140,7 +124,7 @@ class RomanisedIndex:
         found = set(self._by_key.get(key, ()))
         if len(key) >= MIN_FUZZY_KEY:
             for d in (key, *_deletions(key)):
-                found.update(i for i in self._by_deletion.get(d, ()) if _within_one(key, self._entries[i][2]))
+                found.update(i for i in self._by_deletion.get(d, ()) if _within_one_edit(key, self._entries[i][2]))
             found.update(i for d in _deletions(key) for i in self._by_key.get(d, ()))
         if not found:
             return None
