@@ -25,9 +25,17 @@ _PROGRESS = re.compile(rb"indexing: +\d+%\|[^|]*\| *[1-9]\d*/\d+")
 
 
 def _good_row(i: int, **over) -> dict:
-    row = {"id": f"t-{i}", "language": "id", "title": f"Sepatu Lari Pria Hitam {i}", "description": "Sepatu ringan.",
-           "category": "Shoes > Sports Shoes > Running Shoes", "brand": "Adidas", "price": 350000 + i,
-           "currency": "IDR", "attributes": {"colour": "black"}}
+    row = {
+        "id": f"t-{i}",
+        "language": "id",
+        "title": f"Sepatu Lari Pria Hitam {i}",
+        "description": "Sepatu ringan.",
+        "category": "Shoes > Sports Shoes > Running Shoes",
+        "brand": "Adidas",
+        "price": 350000 + i,
+        "currency": "IDR",
+        "attributes": {"colour": "black"},
+    }
     return {**row, **over}
 
 
@@ -37,7 +45,7 @@ def messy_catalogue(tmp_path):
         json.dumps(_good_row(1)).encode(),
         b'{"id": "t-2", "language": "id", "title": "Tas',  # truncated JSON
         json.dumps(_good_row(3)).encode(),
-        "{\"id\": \"t-4\", \"title\": \"caf\xe9\"}".encode("latin-1"),  # wrong encoding
+        '{"id": "t-4", "title": "caf\xe9"}'.encode("latin-1"),  # wrong encoding
         json.dumps(_good_row(1, title="Duplicate id")).encode(),
         json.dumps(_good_row(6, price=-5)).encode(),
         json.dumps(_good_row(7, title="x" * 1_000_000)).encode(),
@@ -77,8 +85,9 @@ def test_reindex_indexes_the_good_rows(messy_catalogue, encoder, tmp_path, capsy
         for line in (2, 4, 5, 6, 7, 8, 9):
             assert f"skipped catalogue line {line}: " in err, f"line {line} not reported"
         kept = store.retrieve(["t-1", "t-3", "t-11"])
-        assert [p.payload["title"] for p in kept] == [f"Sepatu Lari Pria Hitam {i}" for i in (1, 3, 11)], \
+        assert [p.payload["title"] for p in kept] == [f"Sepatu Lari Pria Hitam {i}" for i in (1, 3, 11)], (
             "the first of two duplicate ids is kept, nothing of the good rows is lost"
+        )
 
         again = reindex(messy_catalogue, encoder, store, progress=False, if_stale=True)
         assert again.up_to_date and again.version == summary.version
@@ -89,14 +98,23 @@ def test_reindex_indexes_the_good_rows(messy_catalogue, encoder, tmp_path, capsy
 
 
 def test_cli_help():
-    out = subprocess.run([sys.executable, "-m", "indexer", "reindex", "--help"], cwd=REPO_ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "indexer", "reindex", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "--catalogue" in out and "--if-stale" in out
 
 
 def test_cli_rejects_missing_catalogue(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "indexer", "reindex", "--catalogue", str(tmp_path / "nope.jsonl")],
-                       cwd=REPO_ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "indexer", "reindex", "--catalogue", str(tmp_path / "nope.jsonl")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "not found" in r.stderr
 
 
@@ -112,11 +130,17 @@ def test_killed_reindex_leaves_the_previous_version_serving(indexed_settings, su
     bigger = tmp_path / "bigger.jsonl"
     bigger.write_text(subset_catalogue.read_text(encoding="utf-8"), encoding="utf-8")
     env = {**os.environ, "LIRA_INDEX_DIR": str(index_dir), "LIRA_STORE": "edge", "LIRA_BATCH_SIZE": "16"}
-    proc = subprocess.Popen([sys.executable, "-m", "indexer", "reindex", "--catalogue", str(bigger)],
-                            cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "indexer", "reindex", "--catalogue", str(bigger)],
+        cwd=REPO_ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
     seen = bytearray()
-    reader_thread = threading.Thread(target=lambda: [seen.extend(c) for c in iter(lambda: proc.stderr.read(64), b"")],
-                                     daemon=True)
+    reader_thread = threading.Thread(
+        target=lambda: [seen.extend(c) for c in iter(lambda: proc.stderr.read(64), b"")], daemon=True
+    )
     reader_thread.start()
     deadline = time.monotonic() + 120
     while not _PROGRESS.search(bytes(seen)) and proc.poll() is None and time.monotonic() < deadline:
@@ -170,8 +194,9 @@ def test_incremental_reindex_reencodes_only_changed_products(encoder, tmp_path, 
         counting.texts.clear()
         second = reindex(catalogue, counting, store, progress=False, batch_size=5)
         assert (second.reencoded, second.reused, second.deleted, second.incremental) == (4, 7, 3, True)
-        assert sorted(counting.texts) == sorted(Product.model_validate(r).passage_text()
-                                                for r in (rows[0], rows[1], rows[-2], rows[-1]))
+        assert sorted(counting.texts) == sorted(
+            Product.model_validate(r).passage_text() for r in (rows[0], rows[1], rows[-2], rows[-1])
+        )
         assert "re-encoded 4, reused 7, deleted 3" in str(second)
         assert store.count() == 11
         after = {p.id: p for p in store.retrieve([r["id"] for r in rows] + ["t-10", "t-11", "t-12"])}
@@ -214,8 +239,14 @@ def test_cli_refuses_a_second_reindex_and_names_the_first(tmp_path, subset_catal
     env = {**os.environ, "LIRA_INDEX_DIR": str(settings.index_dir), "LIRA_STORE": "edge"}
     with ReindexLock(ReindexPaths.of(settings).lock) as lock:
         lock.acquire(full=False)
-        r = subprocess.run([sys.executable, "-m", "indexer", "reindex", "--catalogue", str(subset_catalogue)],
-                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "indexer", "reindex", "--catalogue", str(subset_catalogue)],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert r.returncode == 3, r.stderr
     assert f"a reindex is already running (pid {os.getpid()}, started " in r.stderr
     assert "Traceback" not in r.stderr
@@ -232,5 +263,40 @@ def test_incremental_reindex_with_one_kept_version(encoder, tmp_path, indexed_se
         again = reindex(catalogue, encoder, store, progress=False)
         assert (again.reused, again.reencoded) == (4, 0)
         assert store.list_versions() == [store.current_version()] and store.count() == 4
+    finally:
+        store.close()
+
+
+def test_chunked_encoding_writes_every_product_with_its_own_vector(encoder, tmp_path, indexed_settings, monkeypatch):
+    """Several chunks, sorted by text length and encoded one ahead of the writes: every product lands once, with the
+    vector the encoder gives its text, and progress counts up to the catalogue's size."""
+    import indexer.job
+
+    monkeypatch.setattr(indexer.job, "ENCODE_CHUNK", 4)
+    settings = indexed_settings.model_copy(update={"index_dir": tmp_path / "index"})
+    rows = [_good_row(i, title="Sepatu " + "lari " * (i % 5) + f"model {i}") for i in range(1, 12)]
+    catalogue = tmp_path / "products.jsonl"
+    _write(catalogue, rows)
+    counting = CountingEncoder(encoder)
+    seen: list[int] = []
+    store = open_store(settings)
+    try:
+        summary = reindex(
+            catalogue,
+            counting,
+            store,
+            progress=False,
+            batch_size=2,
+            vocabulary=False,
+            on_batch=lambda done, total: seen.append(done),
+        )
+        assert summary.reencoded == 11 and store.count() == 11
+        assert sorted(counting.texts) == sorted(Product.model_validate(r).passage_text() for r in rows)
+        assert seen == sorted(seen) and seen[-1] == 11
+        points = {p.id: p for p in store.retrieve([r["id"] for r in rows])}
+        texts = [Product.model_validate(r).passage_text() for r in rows]
+        expected = encoder.encode(texts, kind="passage")
+        for r, v in zip(rows, expected, strict=True):
+            assert float(points[r["id"]].vector @ v) > 0.999
     finally:
         store.close()
