@@ -62,9 +62,10 @@ class ReindexSummary:
         )
 
 
-def content_hash(product: Product, model_fingerprint: str) -> str:
-    """What decides a product's vector: the model and the text it encodes. Price or category changes keep it."""
-    text = f"{model_fingerprint}\x00{product.passage_text()}"
+def content_hash(passage_text: str, model_fingerprint: str) -> str:
+    """What decides a product's vector: the model and the text it encodes (``Product.passage_text``). Price or
+    category changes keep it."""
+    text = f"{model_fingerprint}\x00{passage_text}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -141,6 +142,7 @@ ENCODE_CHUNK = 512  # products per encoder call (measured: bench.index_throughpu
 class _Chunk:
     start: int
     products: list[Product]
+    texts: list[str]  # their passage texts
     hashes: list[str]
     vectors: np.ndarray
     todo: list[int]  # positions that need encoding
@@ -188,8 +190,9 @@ def reindex(
     def prepare(start: int) -> _Chunk:
         """A chunk's reusable vectors copied from the serving version, and which products need encoding."""
         nonlocal still_there
-        batch = by_length[start : start + chunk_size]
-        hashes = [content_hash(p, encoder.fingerprint) for p in batch]
+        positions = by_length[start : start + chunk_size]
+        batch, texts = [products[i] for i in positions], [passages[i] for i in positions]
+        hashes = [content_hash(t, encoder.fingerprint) for t in texts]
         old = previous.points([p.id for p in batch])
         still_there += len(old)
         vectors = np.empty((len(batch), encoder.dim), dtype=np.float32)
@@ -200,13 +203,13 @@ def reindex(
                 vectors[i] = kept.vector
             else:
                 todo.append(i)
-        return _Chunk(start, batch, hashes, vectors, todo)
+        return _Chunk(start, batch, texts, hashes, vectors, todo)
 
     def encode(chunk: _Chunk) -> float:
         """Fill in the chunk's new vectors (in the encoder thread); the seconds it took."""
         te = time.perf_counter()
         if chunk.todo:
-            texts = [chunk.products[i].passage_text() for i in chunk.todo]
+            texts = [chunk.texts[i] for i in chunk.todo]
             chunk.vectors[chunk.todo] = encoder.encode(texts, kind="passage", batch_size=batch_size)
         return time.perf_counter() - te
 
@@ -215,7 +218,7 @@ def reindex(
             part = slice(at, at + batch_size)
             batch, hashes = chunk.products[part], chunk.hashes[part]
             payloads = [{**p.payload(), "content_hash": h} for p, h in zip(batch, hashes, strict=True)]
-            sparse = [document_vector(p.passage_text()) for p in batch]  # cheap: always recomputed, never copied
+            sparse = [document_vector(t) for t in chunk.texts[part]]  # cheap: always recomputed, never copied
             store.upsert(version, [p.id for p in batch], chunk.vectors[part], payloads, sparse)
             bar.update(len(batch))
             if on_batch:
@@ -223,7 +226,8 @@ def reindex(
 
     # Products go shortest text first, in chunks of ENCODE_CHUNK, so that the encoder's batches pad little; the next
     # chunk is encoded in a second thread while this one's payloads and sparse vectors are written.
-    by_length = sorted(products, key=lambda p: len(p.passage_text()))
+    passages = [p.passage_text() for p in products]
+    by_length = sorted(range(len(products)), key=lambda i: len(passages[i]))
     chunk_size = max(batch_size, ENCODE_CHUNK)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lira-encode") as pool:
         pending: tuple[_Chunk, Future[float]] | None = None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
 from difflib import SequenceMatcher
 from functools import lru_cache
 
@@ -62,14 +61,14 @@ def _letter_value(ch: str) -> str:
         name = unicodedata.name(ch)
     except ValueError:
         return ""
+    if name == "THAI CHARACTER SARA AM":  # the vowel ends in m
+        return "m"
     for prefix in ("THAI CHARACTER ", "ARABIC LETTER ", "BENGALI LETTER "):
         if name.startswith(prefix):
             words = [w for w in name[len(prefix) :].split() if w not in _QUALIFIERS]
             if not words:
                 return ""
             word = words[0]
-            if name == "THAI CHARACTER SARA AM":  # the vowel ends in m
-                return "m"
             if word in ("SARA", "MAI", "LAKKHANGYAO", "THANTHAKHAT", "NIKHAHIT", "YAMAKKAN", "PAIYANNOI"):
                 return ""
             out = ""
@@ -109,11 +108,10 @@ class RomanisedIndex:
             for d in _deletions(key):
                 self._by_deletion[d].add(i)
 
-    def add_native(self, target: str, term: str, romanised: Iterable[str] = ()) -> None:
-        """A native-script ``term``, by its letters and by each of its ``romanised`` spellings."""
-        for spelling in (letter_spelling(term), *romanised):
-            if spelling:
-                self.add(target, spelling)
+    def add_native(self, target: str, term: str) -> None:
+        """A native-script ``term``, by its letters (its romanised spellings go in by ``add``)."""
+        if spelling := letter_spelling(term):
+            self.add(target, spelling)
 
     def match(self, typed: str) -> str | None:
         """The target whose spelling is nearest ``typed`` among those with its consonant key (or, for a key of

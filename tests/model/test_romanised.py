@@ -19,8 +19,10 @@ def test_native_terms_are_spelt_by_their_letters() -> None:
 
 def test_the_nearest_spelling_with_the_key_wins_and_long_keys_allow_one_edit() -> None:
     index = RomanisedIndex()
-    index.add_native("soap", "สบู่", ["sabu"])
-    index.add_native("pencil", "ดินสอ", ["dinso"])
+    index.add_native("soap", "สบู่")
+    index.add("soap", "sabu")
+    index.add_native("pencil", "ดินสอ")
+    index.add("pencil", "dinso")
     index.add("pen", "pensil")
     index.add("sofa", "sopha")
     assert index.match("sbu") == "soap" and index.match("saboo") == "soap"
