@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,8 +28,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(env: dict[str, str] | None = None, timeout_s: float = 180.0):
-    """Start ``python -m app`` on a free port; yield its base URL once /readyz answers 200."""
+def uvicorn_process(env: dict[str, str] | None = None, timeout_s: float = 180.0):
+    """Start ``python -m app`` on a free port; yield (base URL, process) once /readyz answers 200."""
     port = free_port()
     full_env = {**os.environ, **(env or {}), "LIRA_PORT": str(port), "LIRA_HOST": "127.0.0.1"}
     log = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: an access log must never block the server
@@ -48,7 +50,7 @@ def uvicorn_server(env: dict[str, str] | None = None, timeout_s: float = 180.0):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready after {timeout_s:.0f} s")
             time.sleep(0.5)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -56,6 +58,57 @@ def uvicorn_server(env: dict[str, str] | None = None, timeout_s: float = 180.0):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextmanager
+def uvicorn_server(env: dict[str, str] | None = None, timeout_s: float = 180.0):
+    """Start ``python -m app`` on a free port; yield its base URL once /readyz answers 200."""
+    with uvicorn_process(env, timeout_s) as (url, _):
+        yield url
+
+
+def process_memory_mib(pid: int) -> dict[str, float]:
+    """Resident memory of a process now (``rss_mib``) and at its peak (``peak_rss_mib``), from /proc (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields["rss_mib" if key == "VmRSS" else "peak_rss_mib"] = round(int(value.split()[0]) / 1024, 1)
+    return fields
+
+
+async def _run_level(url: str, queries: list[str], concurrency: int, extra: dict | None = None,
+                     per_query: Callable[[str], dict] | None = None) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    pending = list(queries)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while pending:
+            q = pending.pop()
+            t0 = time.perf_counter()
+            try:
+                body = {"query": q, "k": 10, **(extra or {}), **(per_query(q) if per_query else {})}
+                r = await client.post(f"{url}/v1/search", json=body)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append((time.perf_counter() - t0) * 1000)
+            errors += not ok
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return {**percentiles(latencies), "qps": round(len(queries) / wall, 1), "errors": errors}
+
+
+def run_level(url: str, queries: list[str], concurrency: int, extra: dict | None = None,
+              per_query: Callable[[str], dict] | None = None) -> dict:
+    """``/v1/search`` for each query with ``concurrency`` requests in flight: latency percentiles, QPS, errors."""
+    return asyncio.run(_run_level(url, queries, concurrency, extra, per_query))
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

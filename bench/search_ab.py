@@ -13,13 +13,11 @@ and the medians over rounds.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 from pathlib import Path
 
-from bench.common import shopper_queries, uvicorn_server
-from bench.search_latency import _run_level
+from bench.common import run_level, shopper_queries, uvicorn_server
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
@@ -56,9 +54,9 @@ def main() -> None:
         level8 = queries[30 + n * per_round + r: 30 + (n + 1) * per_round]
         for name, env in variants.items():
             with uvicorn_server(env) as url:
-                asyncio.run(_run_level(url, warmup, 1))
-                c1 = asyncio.run(_run_level(url, level1, 1))
-                c8 = asyncio.run(_run_level(url, level8, 8))
+                run_level(url, warmup, 1)
+                c1 = run_level(url, level1, 1)
+                c8 = run_level(url, level8, 8)
             row = {"c1_p50_ms": c1["p50_ms"], "c1_p95_ms": c1["p95_ms"], "c8_qps": c8["qps"],
                    "errors": c1["errors"] + c8["errors"]}
             rows[name].append(row)

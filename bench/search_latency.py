@@ -13,45 +13,13 @@ words is encoded a second time with the market's names for them.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-import httpx
-
-from bench.common import percentiles, query_markets, shopper_queries, uvicorn_server
-
-
-async def _run_level(url: str, queries: list[str], concurrency: int, extra: dict | None = None,
-                     per_query: Callable[[str], dict] | None = None) -> dict:
-    latencies: list[float] = []
-    errors = 0
-    pending = list(queries)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while pending:
-            q = pending.pop()
-            t0 = time.perf_counter()
-            try:
-                body = {"query": q, "k": 10, **(extra or {}), **(per_query(q) if per_query else {})}
-                r = await client.post(f"{url}/v1/search", json=body)
-                ok = r.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            latencies.append((time.perf_counter() - t0) * 1000)
-            errors += not ok
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return {**percentiles(latencies), "qps": round(len(queries) / wall, 1), "errors": errors}
+from bench.common import percentiles, query_markets, run_level, shopper_queries, uvicorn_server
 
 
 def _in_process(queries: list[str]) -> dict:
@@ -122,13 +90,13 @@ def main() -> None:
         queries[20 + 3 * r:20 + 4 * r], queries[-200:])
     server = nullcontext(args.url) if args.url else uvicorn_server()
     with server as url:
-        asyncio.run(_run_level(url, warmup, 1))
+        run_level(url, warmup, 1)
         result = {
-            "concurrency_1": asyncio.run(_run_level(url, level1, 1)),
-            "concurrency_8": asyncio.run(_run_level(url, level8, 8)),
-            "concurrency_1_no_rerank": asyncio.run(_run_level(url, level1_plain, 1, {"rerank": False})),
-            "concurrency_1_market": asyncio.run(_run_level(
-                url, level1_market, 1, per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))})),
+            "concurrency_1": run_level(url, level1, 1),
+            "concurrency_8": run_level(url, level8, 8),
+            "concurrency_1_no_rerank": run_level(url, level1_plain, 1, {"rerank": False}),
+            "concurrency_1_market": run_level(
+                url, level1_market, 1, per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))}),
         }
     result.update(_in_process(encode_set))
     for level in ("concurrency_1", "concurrency_8", "concurrency_1_no_rerank", "concurrency_1_market"):

@@ -153,6 +153,20 @@ class Settings(BaseSettings):
     store_timeout_s: float = Field(5.0, gt=0)
     keep_versions: int = Field(2, ge=1, description="Index versions kept after a switch (current included).")
 
+    # index layout (fixed when a version is built) and dense search parameters; README "Scale"
+    quantization: Literal["none", "int8"] = Field(
+        "none", description="int8 = scalar-quantised vectors in RAM for HNSW, fp32 originals rescore (new versions)."
+    )
+    quantization_oversampling: float = Field(2.0, ge=1.0, description="int8: candidates rescored per result wanted.")
+    quantization_rescore: bool = Field(True, description="int8: rescore the quantised candidates with fp32 vectors.")
+    hnsw_m: int = Field(16, ge=4, le=128, description="HNSW edges per node (new versions).")
+    hnsw_ef_construct: int = Field(100, ge=4, le=1000, description="HNSW build beam width (new versions).")
+    hnsw_ef: int | None = Field(None, ge=1, le=4096, description="HNSW search beam width; None = engine default.")
+    vectors_on_disk: bool = Field(False, description="Memory-map the fp32 vectors instead of loading them.")
+    hnsw_on_disk: bool = Field(False, description="Memory-map the HNSW graph instead of loading it.")
+    payload_on_disk: bool = Field(True, description="Memory-map payloads (the engines' default) instead of RAM.")
+    index_wait_s: float = Field(3600.0, gt=0, description="Server: how long a reindex waits for the HNSW build.")
+
     # service
     host: str = "127.0.0.1"
     port: int = Field(8000, validation_alias=AliasChoices("LIRA_PORT", "PORT"))

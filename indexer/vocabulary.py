@@ -374,20 +374,27 @@ def mine_vocabulary(
     t0 = time.perf_counter()
     titles = title_terms(products)
     terms = catalogue_terms(products, titles)
-    texts = list(dict.fromkeys(t for found in terms.values() for t in found.texts))
+    pairs: list[VocabularyPair] = cooccurrence_pairs(products, titles=titles)
+    canonical = {(p.language, p.term): p for p in pairs}
+    # the encoder aligns what co-occurrence left unpaired, to whole English names (title fragments like "grey men"
+    # are not names): only those terms are encoded (about half of them)
+    english = terms.get("en")
+    target = english.subset(english.whole) if english is not None else None
+    sources = {
+        lang: found.subset([(lang, t) not in canonical for t in found.texts])
+        for lang, found in sorted(terms.items())
+        if lang != "en"
+    }
+    texts = []
+    if target is not None and target.texts and any(s.texts for s in sources.values()):
+        texts = list(dict.fromkeys([*target.texts, *(t for s in sources.values() for t in s.texts)]))
     if progress:
         print(f"vocabulary: encoding {len(texts)} catalogue terms in {len(terms)} languages", file=sys.stderr)
     vectors = dict(zip(texts, encode(texts), strict=True)) if texts else {}
-    pairs: list[VocabularyPair] = cooccurrence_pairs(products, titles=titles)
-    canonical = {(p.language, p.term): p for p in pairs}
-    english = terms.get("en")
     for lang, found in sorted(terms.items()):
         if lang == "en":
             continue
-        # the encoder aligns what co-occurrence left unpaired, to whole English names (title fragments like "grey
-        # men" are not names)
-        source = found.subset([(lang, t) not in canonical for t in found.texts])
-        target = english.subset(english.whole) if english is not None else None
+        source = sources[lang]
         if target is not None and source.texts and target.texts:
             matches = align(
                 np.stack([vectors[t] for t in source.texts]),

@@ -78,7 +78,11 @@ def _sparse(weights: dict[int, float]) -> Sparse:
 
 def document_vector(text: str) -> Sparse:
     """BM25 document weights: tf·(k1+1) / (tf + k1·(1 − b + b·len/avg_len)); IDF comes from the engine."""
-    found = terms(text)
+    return document_vector_of_terms(terms(text))
+
+
+def document_vector_of_terms(found: Sequence[str]) -> Sparse:
+    """``document_vector`` of a text whose ``terms`` are already known."""
     counts = Counter(term_id(t) for t in found)
     norm = K1 * (1 - B + B * len(found) / AVG_LEN)
     return _sparse({i: tf * (K1 + 1) / (tf + norm) for i, tf in counts.items()})

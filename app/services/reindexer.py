@@ -8,12 +8,16 @@ starts, and handed to it, so a second request is refused at once with 409 and th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 from collections import deque
 from dataclasses import dataclass
+
+from pydantic import AliasChoices
+from pydantic.fields import FieldInfo
 
 from core.settings import REPO_ROOT, Settings
 from indexer.control import (
@@ -36,32 +40,34 @@ class _Child:
     exit_code: int | None = None
 
 
+def _env_names(name: str, field: FieldInfo) -> list[str]:
+    """The environment variables a setting is read from, the one it prefers first."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [f"LIRA_{name.upper()}"]
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    return str(value)
+
+
 def indexer_environment(settings: Settings) -> dict[str, str]:
-    """The child's environment: this process's, with the settings the API actually runs with written over it (tests
-    and embedders build Settings in code, which the environment alone would not reproduce)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("QDRANT_URL", "LIRA_QDRANT_URL")}
-    env.update({
-        "LIRA_STORE": settings.store,
-        "LIRA_INDEX_DIR": str(settings.index_dir),
-        "LIRA_COLLECTION": settings.collection,
-        "LIRA_CATALOGUE_PATH": str(settings.catalogue_path),
-        "LIRA_MODEL": settings.model,
-        "LIRA_ARCA_CHECKPOINT": str(settings.arca_checkpoint),
-        "LIRA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
-        "LIRA_DEVICE": settings.device,
-        "LIRA_BATCH_SIZE": str(settings.batch_size),
-        "LIRA_MAX_SEQ_LEN": str(settings.max_seq_len),
-        "LIRA_KEEP_VERSIONS": str(settings.keep_versions),
-        "LIRA_STORE_TIMEOUT_S": str(settings.store_timeout_s),
-        "LIRA_SHARD_NUMBER": str(settings.shard_number),
-        "LIRA_REPLICATION_FACTOR": str(settings.replication_factor),
-    })
-    if settings.threads:
-        env["LIRA_THREADS"] = str(settings.threads)
-    if settings.qdrant_url:
-        env["QDRANT_URL"] = settings.qdrant_url
-    if settings.qdrant_api_key:
-        env["QDRANT_API_KEY"] = settings.qdrant_api_key
+    """The child's environment: this process's, with every setting the API actually runs with written over it (tests
+    and embedders build Settings in code, which the environment alone would not reproduce). A setting that is None
+    here is removed, so the child falls back to the same default."""
+    env = dict(os.environ)
+    for name, field in type(settings).model_fields.items():
+        names = _env_names(name, field)
+        for var in names:
+            env.pop(var, None)
+        value = getattr(settings, name)
+        if value is not None:
+            env[names[0]] = _env_value(value)
     return env
 
 

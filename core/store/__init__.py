@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 from core.settings import Settings
-from core.store.base import VectorStore
+from core.store.base import IndexTuning, VectorStore
+
+
+def index_tuning(settings: Settings) -> IndexTuning:
+    return IndexTuning(
+        quantization=settings.quantization,
+        hnsw_m=settings.hnsw_m,
+        hnsw_ef_construct=settings.hnsw_ef_construct,
+        hnsw_ef=settings.hnsw_ef,
+        oversampling=settings.quantization_oversampling,
+        rescore=settings.quantization_rescore,
+        vectors_on_disk=settings.vectors_on_disk,
+        hnsw_on_disk=settings.hnsw_on_disk,
+        payload_on_disk=settings.payload_on_disk,
+    )
 
 
 def open_store(settings: Settings, *, read_only: bool = False) -> VectorStore:
@@ -15,7 +29,11 @@ def open_store(settings: Settings, *, read_only: bool = False) -> VectorStore:
         from core.store.edge import EdgeStore
 
         return EdgeStore(
-            settings.index_dir, settings.collection, keep_versions=settings.keep_versions, read_only=read_only
+            settings.index_dir,
+            settings.collection,
+            keep_versions=settings.keep_versions,
+            read_only=read_only,
+            tuning=index_tuning(settings),
         )
     from core.store.qdrant import QdrantStore
 
@@ -29,6 +47,8 @@ def open_store(settings: Settings, *, read_only: bool = False) -> VectorStore:
             read_only=read_only,
             shard_number=settings.shard_number,
             replication_factor=settings.replication_factor,
+            tuning=index_tuning(settings),
+            index_wait_s=settings.index_wait_s,
         )
     return QdrantStore(
         settings.collection,

@@ -141,6 +141,38 @@ KEYWORD_FIELDS = ("language", "category_prefixes", "id")
 FLOAT_FIELDS = ("price",)
 
 
+@dataclass(frozen=True)
+class IndexTuning:
+    """How an engine lays out and searches an index version: the same meaning on Edge and on a Qdrant server.
+
+    Build-time (fixed when a version is created, kept in it): ``quantization`` "int8" keeps a scalar-quantised copy
+    of the dense vectors in RAM for the HNSW search (a quarter of the fp32 size), the fp32 originals rescoring the
+    best ``oversampling`` × k; ``vectors_on_disk`` / ``hnsw_on_disk`` / ``payload_on_disk`` memory-map the fp32
+    vectors, the graph and the payloads instead of loading them; ``hnsw_m`` / ``hnsw_ef_construct`` are the graph's
+    edges per node and its build beam. Search-time: ``hnsw_ef`` the search beam (None: the engine's default, 128
+    or k), ``rescore`` and ``oversampling``."""
+
+    quantization: str = "none"  # "none" | "int8"
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 100
+    hnsw_ef: int | None = None
+    oversampling: float = 2.0
+    rescore: bool = True
+    vectors_on_disk: bool = False
+    hnsw_on_disk: bool = False
+    payload_on_disk: bool = True  # both engines' default
+
+    def __post_init__(self) -> None:
+        if self.quantization not in ("none", "int8"):
+            raise ValueError(f'quantization must be "none" or "int8", got {self.quantization!r}')
+        if self.hnsw_m < 4 or self.hnsw_ef_construct < 4:
+            raise ValueError("hnsw_m and hnsw_ef_construct must be at least 4")
+        if self.hnsw_ef is not None and self.hnsw_ef < 1:
+            raise ValueError("hnsw_ef must be at least 1 (or None for the engine's default)")
+        if self.oversampling < 1.0:
+            raise ValueError(f"oversampling must be at least 1.0, got {self.oversampling}")
+
+
 def validate_batch(ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict], dim: int) -> np.ndarray:
     """Check an upsert batch up front, so a bad batch fails with a clear message instead of an engine error."""
     arr = np.asarray(vectors, dtype=np.float32)

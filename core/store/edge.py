@@ -48,6 +48,7 @@ from core.store.base import (
     LEXICAL,
     Filters,
     Hit,
+    IndexTuning,
     IndexVersion,
     Sparse,
     StoredPoint,
@@ -96,6 +97,22 @@ def edge_filter(filters: Filters | None) -> qe.Filter | None:
         price = qe.RangeFloat(gte=filters.min_price, lte=filters.max_price)
         must.append(qe.FieldCondition(key="price", range=price))
     return qe.Filter(must=must)
+
+
+# an exact search reads the fp32 vectors, never the int8 copy
+_EXACT = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
+
+
+def edge_search_params(tuning: IndexTuning) -> qe.SearchParams | None:
+    """The dense search's parameters (None: the engine's defaults)."""
+    if tuning.hnsw_ef is None and tuning.quantization == "none":
+        return None
+    quantization = (
+        qe.QuantizationSearchParams(rescore=tuning.rescore, oversampling=tuning.oversampling)
+        if tuning.quantization != "none"
+        else None
+    )
+    return qe.SearchParams(hnsw_ef=tuning.hnsw_ef, quantization=quantization)
 
 
 def _hit(payload: dict, score: float, vector: object = None) -> Hit:
@@ -185,9 +202,11 @@ class EdgeStore(VectorStore):
         keep_versions: int = 2,
         hnsw_threshold_kb: int | None = None,
         read_only: bool = False,
+        tuning: IndexTuning | None = None,
     ) -> None:
         """``hnsw_threshold_kb``: segments with more vector data than this get an HNSW graph in finalize(); None
-        keeps Qdrant's default (10 MB, ~6.5k vectors of 384-d), below which brute force is as fast."""
+        keeps Qdrant's default (10 MB, ~6.5k vectors of 384-d), below which brute force is as fast. ``tuning``:
+        quantisation, HNSW and memory placement of new versions and the search parameters (``IndexTuning``)."""
         if keep_versions < 1:
             raise ValueError("keep_versions must be at least 1 (the serving version)")
         self.root = Path(index_dir) / collection
@@ -196,6 +215,8 @@ class EdgeStore(VectorStore):
         self._keep = keep_versions
         self._hnsw_threshold_kb = hnsw_threshold_kb
         self._read_only = read_only
+        self._tuning = tuning or IndexTuning()
+        self._params = edge_search_params(self._tuning)
         self._writers: dict[IndexVersion, tuple[qe.EdgeShard, int]] = {}
         self._dense_out: dict[IndexVersion, _DenseRows] = {}
         self._lock = threading.Lock()
@@ -229,9 +250,20 @@ class EdgeStore(VectorStore):
             if self._hnsw_threshold_kb is not None
             else None
         )
+        t = self._tuning
+        quantization = (
+            qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned)
+            if t.quantization == "int8"
+            else None
+        )
         config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
+                                        memory=qe.Memory.Cold if t.vectors_on_disk else None),
             sparse_vectors={LEXICAL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            hnsw_config=qe.HnswIndexConfig(t.hnsw_m, t.hnsw_ef_construct, full_scan_threshold=10_000,
+                                           memory=qe.Memory.Cold if t.hnsw_on_disk else None),
+            quantization_config=quantization,
+            payload_memory=qe.Memory.Cold if t.payload_on_disk else qe.Memory.Cached,
             optimizers=optimizers,
             wal_enabled=False,
         )
@@ -434,7 +466,7 @@ class EdgeStore(VectorStore):
             query=qe.Query.Nearest(query.tolist()),
             filter=edge_filter(filters),
             with_payload=list(HIT_FIELDS),
-            params=qe.SearchParams(exact=exact),
+            params=_EXACT if exact else self._params,
         )
         return [_hit(p.payload, p.score) for p in shard.query(request)]
 
@@ -445,7 +477,7 @@ class EdgeStore(VectorStore):
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
         flt = edge_filter(filters)
-        stages = [qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(query.tolist()), filter=flt)]
+        stages = [qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(query.tolist()), filter=flt, params=self._params)]
         lexical = None
         if len(sparse):
             lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +33,7 @@ from core.store.base import (
     LEXICAL,
     Filters,
     Hit,
+    IndexTuning,
     IndexVersion,
     Sparse,
     StoredPoint,
@@ -66,6 +69,18 @@ def qdrant_filter(filters: Filters | None) -> models.Filter | None:
     return models.Filter(must=must)
 
 
+def client_search_params(tuning: IndexTuning) -> models.SearchParams | None:
+    """The dense search's parameters on a server (None: the server's defaults)."""
+    if tuning.hnsw_ef is None and tuning.quantization == "none":
+        return None
+    quantization = (
+        models.QuantizationSearchParams(rescore=tuning.rescore, oversampling=tuning.oversampling)
+        if tuning.quantization != "none"
+        else None
+    )
+    return models.SearchParams(hnsw_ef=tuning.hnsw_ef, quantization=quantization)
+
+
 class QdrantStore(VectorStore):
     """Versions as Qdrant collections behind one alias; see the module docstring."""
 
@@ -82,9 +97,14 @@ class QdrantStore(VectorStore):
         read_only: bool = False,
         shard_number: int = 1,
         replication_factor: int = 1,
+        tuning: IndexTuning | None = None,
+        index_wait_s: float = 3600.0,
     ) -> None:
         """``shard_number`` / ``replication_factor`` shape each version's collection on a server (a cluster spreads
-        shards and their replicas over its peers); local mode has neither and ignores them."""
+        shards and their replicas over its peers); local mode has neither and ignores them. ``tuning``: the
+        collection's quantisation, HNSW and on-disk choices and the search parameters (``IndexTuning``; local mode
+        searches exactly and ignores them); ``index_wait_s``: how long finalize() waits for the server to finish
+        the version's HNSW graph before it gives up (a version is never served half-indexed)."""
         if sum(x is not None for x in (url, path, location)) != 1:
             raise ValueError(
                 "pass exactly one of url (a Qdrant server), path (local mode on disk) or location=':memory:'"
@@ -94,6 +114,9 @@ class QdrantStore(VectorStore):
         if shard_number < 1 or replication_factor < 1:
             raise ValueError(f"shard_number and replication_factor must be at least 1, got {shard_number} and "
                              f"{replication_factor}")
+        self._tuning = tuning or IndexTuning()
+        self._params = client_search_params(self._tuning)
+        self._index_wait_s = index_wait_s
         self._shard_number = shard_number
         self._replication_factor = replication_factor
         self._alias = collection
@@ -184,10 +207,21 @@ class QdrantStore(VectorStore):
                 if self._server
                 else {}
             )
+            t = self._tuning
             self._client.create_collection(
                 name,
-                vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE,
+                                                   on_disk=t.vectors_on_disk),
                 sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                hnsw_config=models.HnswConfigDiff(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct,
+                                                  on_disk=t.hnsw_on_disk),
+                quantization_config=(
+                    models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+                        type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+                    if t.quantization == "int8"
+                    else None
+                ),
+                on_disk_payload=t.payload_on_disk,
                 metadata={FINALIZED: False},
                 **layout,
             )
@@ -221,12 +255,27 @@ class QdrantStore(VectorStore):
             self._client.upsert(self._name(version), points=points, wait=True)
 
     def finalize(self, version: IndexVersion) -> None:
-        """Mark the version servable. The server builds HNSW in the background and searches stay exact meanwhile;
-        local mode always searches exactly."""
+        """Mark the version servable once the server has built its HNSW graph (status green), so that the switch
+        never puts a version that searches by brute force behind the alias; after ``index_wait_s`` it is marked
+        anyway, with a warning (its searches are exact, and slower, until the graph is done). Local mode always
+        searches exactly."""
         self._check_writable()
         self._version_state(version)
+        name = self._name(version)
+        if self._server:
+            deadline = time.monotonic() + self._index_wait_s
+            while True:
+                with self._guard(f"waiting for version {version}'s index"):
+                    status = self._client.get_collection(name).status
+                if status == models.CollectionStatus.GREEN:
+                    break
+                if time.monotonic() > deadline:
+                    print(f"warning: version {version} is still {status.value} after {self._index_wait_s:.0f} s; "
+                          "serving it while the server finishes its HNSW graph", file=sys.stderr)
+                    break
+                time.sleep(1.0)
         with self._guard(f"finalizing version {version}"):
-            self._client.update_collection(self._name(version), metadata={FINALIZED: True})
+            self._client.update_collection(name, metadata={FINALIZED: True})
 
     def write_sidecar(self, version: IndexVersion, name: str, data: dict) -> None:
         """In the version's collection metadata (one JSON string per name), beside ``lira_finalized``."""
@@ -308,7 +357,8 @@ class QdrantStore(VectorStore):
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         # Local mode always searches exactly and warns when given search params.
-        params = models.SearchParams(exact=True) if exact and self._server else None
+        exact_params = models.SearchParams(exact=True, quantization=models.QuantizationSearchParams(ignore=True))
+        params = (exact_params if exact else self._params) if self._server else None
         response = self._read(
             "searching",
             lambda: self._client.query_points(
@@ -324,7 +374,8 @@ class QdrantStore(VectorStore):
         if query.ndim != 1:
             raise ValueError(f"query vector must be one-dimensional, got shape {query.shape}")
         flt = qdrant_filter(filters)
-        stages = [models.Prefetch(query=query.tolist(), filter=flt, limit=prefetch)]
+        stages = [models.Prefetch(query=query.tolist(), filter=flt, limit=prefetch,
+                                  params=self._params if self._server else None)]
         requests = []
         if len(sparse):
             lexical_query = _client_sparse(sparse)

@@ -24,7 +24,7 @@ import qdrant_edge as qe
 from core.catalogue import Product
 from core.settings import LANGUAGES, REPO_ROOT, Settings
 from core.store import open_store
-from core.store.base import HIT_FIELDS, Filters, IndexVersion, StoreUnavailable, VectorStore
+from core.store.base import HIT_FIELDS, Filters, IndexTuning, IndexVersion, StoreUnavailable, VectorStore
 from core.store.edge import POINTER, EdgeStore
 from core.store.qdrant import QdrantStore
 from indexer.job import remove_abandoned
@@ -370,6 +370,7 @@ class _RecordingClient:
 
     def __init__(self) -> None:
         self.created: dict[str, dict] = {}
+        self.queries, self.statuses, self.metadata = [], [], []
 
     def collection_exists(self, name: str) -> bool:
         return name in self.created
@@ -379,6 +380,20 @@ class _RecordingClient:
 
     def create_payload_index(self, *args, **kwargs) -> None:
         pass
+
+    queries: list[dict]
+    statuses: list
+    metadata: list[dict]
+
+    def query_points(self, name: str, **kwargs):
+        self.queries.append(kwargs)
+        return type("Response", (), {"points": []})()
+
+    def get_collection(self, name: str):
+        return type("Info", (), {"status": self.statuses.pop(0)})()
+
+    def update_collection(self, name: str, metadata: dict) -> None:
+        self.metadata.append(metadata)
 
     def close(self) -> None:
         pass
@@ -396,6 +411,56 @@ def test_server_versions_get_the_configured_shards_and_replicas(monkeypatch):
     assert (created["shard_number"], created["replication_factor"]) == (6, 2)
     with pytest.raises(ValueError, match="at least 1"):
         QdrantStore("products", url="http://127.0.0.1:1", replication_factor=0)
+
+
+def test_server_versions_get_the_configured_index_tuning(monkeypatch):
+    from qdrant_client import models
+
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+    settings = Settings(_env_file=None, qdrant_url="http://127.0.0.1:1", quantization="int8", hnsw_m=32,
+                        hnsw_ef_construct=200, hnsw_ef=256, quantization_oversampling=3.0, vectors_on_disk=True,
+                        payload_on_disk=False)
+    store = open_store(settings)
+    client = _RecordingClient()
+    store._client = client
+    version = IndexVersion.new("m", "d")
+    store.create_version(version, DIM)
+    created = client.created[f"products__{version}"]
+    assert created["vectors_config"].on_disk is True
+    assert (created["hnsw_config"].m, created["hnsw_config"].ef_construct, created["hnsw_config"].on_disk) == (
+        32, 200, False)
+    assert created["quantization_config"].scalar.type == models.ScalarType.INT8
+    assert created["on_disk_payload"] is False
+    store.search(np.ones(DIM, np.float32), 5)
+    params = client.queries[-1]["search_params"]
+    assert (params.hnsw_ef, params.quantization.oversampling, params.quantization.rescore) == (256, 3.0, True)
+    store.search(np.ones(DIM, np.float32), 5, exact=True)
+    params = client.queries[-1]["search_params"]
+    assert params.exact and params.quantization.ignore, "an exact search reads the fp32 vectors, not the int8 ones"
+
+
+def test_server_finalize_waits_for_the_hnsw_build(monkeypatch, capsys):
+    from qdrant_client import models
+
+    store = QdrantStore("products", url="http://127.0.0.1:1", index_wait_s=30)
+    client = _RecordingClient()
+    client.statuses = [models.CollectionStatus.YELLOW, models.CollectionStatus.YELLOW, models.CollectionStatus.GREEN]
+    store._client = client
+    monkeypatch.setattr(store, "_version_state", lambda version: (DIM, False))
+    real_sleep = time.sleep
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    store.finalize(IndexVersion.new("m", "d"))
+    assert client.statuses == [] and client.metadata == [{"lira_finalized": True}]
+    # a build that outlasts the wait is served anyway, with a warning (its searches are exact meanwhile)
+    slow = QdrantStore("products", url="http://127.0.0.1:1", index_wait_s=0.01)
+    client = _RecordingClient()
+    client.statuses = [models.CollectionStatus.YELLOW] * 1000
+    slow._client = client
+    monkeypatch.setattr(slow, "_version_state", lambda version: (DIM, False))
+    monkeypatch.setattr(time, "sleep", lambda s: real_sleep(0.005))
+    slow.finalize(IndexVersion.new("m", "d"))
+    assert client.metadata == [{"lira_finalized": True}]
+    assert "still yellow" in capsys.readouterr().err
 
 
 def test_local_mode_ignores_cluster_layout(tmp_path, small):
@@ -425,6 +490,29 @@ def test_edge_hnsw_recall_against_exact(tmp_path):
             assert_same_hits(exact, big.reference(query, K, Filters()))
             approx = {h.id for h in store.search(query, K)}
             recalls.append(len(approx & {i for i, _ in exact}) / K)
+        assert np.mean(recalls) >= 0.95
+    finally:
+        store.close()
+
+
+def test_edge_int8_quantisation_keeps_recall_and_exact_search_stays_exact(tmp_path):
+    big = make_catalogue(seed=9, n=2000, prefix="q")
+    tuning = IndexTuning(quantization="int8", hnsw_m=8, hnsw_ef_construct=64, hnsw_ef=64)
+    store = EdgeStore(tmp_path, "products", hnsw_threshold_kb=1, tuning=tuning)
+    try:
+        version = write_version(store, big)
+        config = json.loads((store.root / "versions" / str(version) / "edge_config.json").read_text())
+        assert config["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99, "memory": "pinned"}}
+        assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (8, 64)
+        recalls = []
+        for query in _unit(np.random.default_rng(10), 40):
+            exact = hits(store, query)
+            assert_same_hits(exact, big.reference(query, K, Filters()))  # exact=True ignores the int8 copy
+            approx = store.search(query, K)
+            recalls.append(len({h.id for h in approx} & {i for i, _ in exact}) / K)
+            reference = dict(big.reference(query, len(big.ids), Filters()))
+            for h in approx:  # rescored: the scores are the fp32 cosines, not the quantised ones
+                assert h.score == pytest.approx(reference[h.id], abs=1e-5)
         assert np.mean(recalls) >= 0.95
     finally:
         store.close()
