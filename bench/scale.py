@@ -92,7 +92,7 @@ class Points:
         self.base, self.vectors, self.n, self.noise, self.seed = base, vectors, n, noise, seed
         self.terms = [terms(p.passage_text()) for p in base]
 
-    def chunks(self, size: int) -> Iterator[tuple[list[Product], np.ndarray, list]]:
+    def chunks(self, size: int, lexical: bool = True) -> Iterator[tuple[list[Product], np.ndarray, list]]:
         b = len(self.base)
         rng = random.Random(self.seed)
         for start in range(0, self.n, size):
@@ -109,7 +109,7 @@ class Points:
             sparse = [
                 document_vector_of_terms(self.terms[r] + (terms(p.attributes["model"]) if v else []))
                 for r, v, p in zip(rows, variants, products, strict=True)
-            ]
+            ] if lexical else []
             yield products, vecs, sparse
 
 
@@ -169,6 +169,22 @@ def _build(store: VectorStore, settings: Settings, points: Points, fingerprint: 
             "build_s": round(done - t0 - vocabulary.seconds, 1), "vocabulary_s": round(vocabulary.seconds, 1)}
 
 
+def _reuse(settings: Settings, points: Points, exact: ExactTop) -> dict:
+    """The kept index's serving version; the exact top-k computed again from the same points."""
+    store = open_store(settings, read_only=True)
+    try:
+        version = store.current_version()
+        if version is None or store.count() != points.n:
+            raise SystemExit(f"error: no index of {points.n} products is serving in {settings.index_dir}: "
+                             "build it first with --keep and without --reuse")
+    finally:
+        store.close()
+    for products, vecs, _ in tqdm(points.chunks(WRITE_BATCH, lexical=False), total=-(-points.n // WRITE_BATCH),
+                                  desc="exact top-k", unit="chunk", file=sys.stderr):
+        exact.add(products, vecs)
+    return {"version": str(version), "reused": True}
+
+
 def _timed(call, items) -> tuple[dict, list]:
     out, ms = [], []
     for item in items:
@@ -221,14 +237,19 @@ def main() -> None:
     parser.add_argument("--api-requests", type=int, default=300, help="/v1/search requests at concurrency 1")
     parser.add_argument("--noise", type=float, default=0.3, help="norm of the perturbation of a variant's vector")
     parser.add_argument("--keep", type=Path, help="build the index here and keep it (default: a temporary folder)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="search the index a previous run kept in --keep (same --products and --noise) instead of "
+                             "building it again: for trying search-time settings such as LIRA_HNSW_EF")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.products < 1:
         parser.error("--products must be at least 1")
+    if args.reuse and not args.keep:
+        parser.error("--reuse needs --keep DIR, the folder of the index to reuse")
 
     base_settings = get_settings()
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lira-scale-"))
-    if args.keep and workdir.exists():
+    if args.keep and workdir.exists() and not args.reuse:
         shutil.rmtree(workdir)
     settings = base_settings.model_copy(update={"store": "edge", "qdrant_url": None, "index_dir": workdir,
                                                 "collection": "scale"})
@@ -239,10 +260,13 @@ def main() -> None:
         points = Points(base, vectors, args.products, args.noise)
         exact = ExactTop(queries, K)
 
-        store = open_store(settings)
-        build = _build(store, settings, points, fingerprint, exact)
-        store.close()
-        build["indexer_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        if args.reuse:
+            build = _reuse(settings, points, exact)
+        else:
+            store = open_store(settings)
+            build = _build(store, settings, points, fingerprint, exact)
+            store.close()
+            build["indexer_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         version_dir = workdir / "scale" / "versions" / build["version"]
         build["disk_mib"] = round(_du(version_dir) / 2**20, 1)
 
@@ -261,8 +285,10 @@ def main() -> None:
         markets = query_markets()
         with uvicorn_process(env, timeout_s=900) as (url, proc):
             run_level(url, api_queries[:20], 1)
-            api = run_level(url, api_queries[20:], 1,
+            half = 20 + args.api_requests // 2
+            api = run_level(url, api_queries[20:half], 1,
                             per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))})
+            api_any = run_level(url, api_queries[half:], 1)  # no market: every language searched
             api.update(process_memory_mib(proc.pid))
     finally:
         if not args.keep:
@@ -271,16 +297,21 @@ def main() -> None:
     tuning = index_tuning(settings)
     result = {"products": args.products, "distinct_texts": len(base), "queries": len(queries.texts),
               "tuning": tuning.__dict__, "build": build, "store_search": searched["latency"],
-              "recall_at_10": recall, "api_search_c1": api}
+              "recall_at_10": recall, "api_search_c1": api, "api_search_c1_all_languages": api_any}
     print(f"products: {args.products} ({len(base)} distinct texts), tuning {tuning}")
-    print(f"build: {build['build_s']} s (writing {build['write_s']} s, HNSW + switch {build['finalize_s']} s; "
-          f"vocabulary {build['vocabulary_s']} s besides), disk {build['disk_mib']} MiB, "
-          f"indexer peak RSS {build['indexer_peak_rss_mib']} MiB, shard opened in {build['open_s']} s")
+    if build.get("reused"):
+        print(f"index reused from {workdir}: disk {build['disk_mib']} MiB, shard opened in {build['open_s']} s")
+    else:
+        print(f"build: {build['build_s']} s (writing {build['write_s']} s, HNSW + switch {build['finalize_s']} s; "
+              f"vocabulary {build['vocabulary_s']} s besides), disk {build['disk_mib']} MiB, "
+              f"indexer peak RSS {build['indexer_peak_rss_mib']} MiB, shard opened in {build['open_s']} s")
     for name, r in searched["latency"].items():
         print(f"store {name}: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms")
     print(f"recall@10 vs exact: {recall['all']} (no filter), {recall['market']} (market filter)")
     print(f"/v1/search c=1 in market: p50 {api['p50_ms']} ms  p95 {api['p95_ms']} ms  errors {api['errors']}; "
           f"API RSS {api.get('rss_mib')} MiB (peak {api.get('peak_rss_mib')} MiB)")
+    print(f"/v1/search c=1, all languages: p50 {api_any['p50_ms']} ms  p95 {api_any['p95_ms']} ms  "
+          f"errors {api_any['errors']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from collections.abc import Iterator
@@ -101,8 +102,86 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+ATTRIBUTE_COLUMN = "attributes."  # a CSV column "attributes.colour" is the attribute "colour"
+
+
+def _csv_row(header: list[str], fields: list[str]) -> dict | str:
+    """A CSV record as a catalogue row object, or why it is not one."""
+    if len(fields) > len(header):
+        return f"{len(fields) - len(header)} more fields than the header has columns"
+    if len(fields) < len(header):
+        return "fewer fields than the header has columns"
+    obj: dict = {}
+    attributes: dict[str, str] = {}
+    for key, value in zip(header, fields, strict=True):
+        if any(0xDC80 <= ord(c) <= 0xDCFF for c in value):
+            return f"{key}: not valid UTF-8"
+        if key.startswith(ATTRIBUTE_COLUMN):
+            if value.strip():
+                attributes[key[len(ATTRIBUTE_COLUMN) :]] = value
+        elif key == "attributes":
+            if value.strip():
+                try:
+                    parsed = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    return f"attributes: not a JSON object ({exc.msg})"
+                if not isinstance(parsed, dict):
+                    return "attributes: not a JSON object"
+                attributes.update(parsed)
+        elif value.strip() or key not in _OPTIONAL:
+            obj[key] = value
+    if attributes:
+        obj["attributes"] = attributes
+    return obj
+
+
+_OPTIONAL = frozenset({"description", "brand"})  # an empty CSV cell is the field left out
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[int, Product | RowError]]:
+    """``iter_rows`` of a CSV file: the header row names the fields (``attributes.NAME`` columns, or one
+    ``attributes`` column holding a JSON object); a record is numbered by the line it starts on."""
+    # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first column's name; bytes that are not
+    # UTF-8 are kept as surrogates and reported on their row
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh)
+        header: list[str] | None = None
+        start = 1
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start, RowError(start, f"unreadable CSV record ({exc})")
+                start = reader.line_num + 1
+                continue
+            lineno, start = start, reader.line_num + 1
+            if not any(f.strip() for f in fields):
+                continue  # a blank line
+            if header is None:
+                header = [f.strip() for f in fields]
+                twice = sorted({c for c in header if header.count(c) > 1})
+                if twice:
+                    yield lineno, RowError(lineno, f"the header names a column twice: {twice}; nothing read")
+                    return
+                continue
+            obj = _csv_row(header, fields)
+            if isinstance(obj, str):
+                yield lineno, RowError(lineno, obj)
+                continue
+            try:
+                yield lineno, Product.model_validate(obj)
+            except ValidationError as exc:
+                yield lineno, RowError(lineno, _describe(exc))
+
+
 def iter_rows(path: Path) -> Iterator[tuple[int, Product | RowError]]:
-    """Yield (line number, product or error) for every non-blank line; never raises on a bad row."""
+    """Yield (line number, product or error) for every non-blank line (JSON Lines) or record (``.csv``: the header
+    row names the fields); never raises on a bad row."""
+    if Path(path).suffix.lower() == ".csv":
+        yield from _iter_csv(path)
+        return
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():

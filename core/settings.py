@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(16, ge=4, le=128, description="HNSW edges per node (new versions).")
     hnsw_ef_construct: int = Field(100, ge=4, le=1000, description="HNSW build beam width (new versions).")
     hnsw_ef: int | None = Field(None, ge=1, le=4096, description="HNSW search beam width; None = engine default.")
+    hnsw_full_scan_kb: int = Field(
+        10_000, ge=1, description="Filters matching fewer KB of vectors are searched exactly (new versions)."
+    )
     vectors_on_disk: bool = Field(False, description="Memory-map the fp32 vectors instead of loading them.")
     hnsw_on_disk: bool = Field(False, description="Memory-map the HNSW graph instead of loading it.")
     payload_on_disk: bool = Field(True, description="Memory-map payloads (the engines' default) instead of RAM.")

@@ -12,6 +12,7 @@ def index_tuning(settings: Settings) -> IndexTuning:
         hnsw_m=settings.hnsw_m,
         hnsw_ef_construct=settings.hnsw_ef_construct,
         hnsw_ef=settings.hnsw_ef,
+        full_scan_kb=settings.hnsw_full_scan_kb,
         oversampling=settings.quantization_oversampling,
         rescore=settings.quantization_rescore,
         vectors_on_disk=settings.vectors_on_disk,

@@ -149,12 +149,15 @@ class IndexTuning:
     of the dense vectors in RAM for the HNSW search (a quarter of the fp32 size), the fp32 originals rescoring the
     best ``oversampling`` × k; ``vectors_on_disk`` / ``hnsw_on_disk`` / ``payload_on_disk`` memory-map the fp32
     vectors, the graph and the payloads instead of loading them; ``hnsw_m`` / ``hnsw_ef_construct`` are the graph's
-    edges per node and its build beam. Search-time: ``hnsw_ef`` the search beam (None: the engine's default, 128
+    edges per node and its build beam, ``full_scan_kb`` the size of a filter's matches (in KB of vectors) under
+which a filtered search scans them instead of walking the graph (HNSW recall falls when most nodes fail the
+filter). Search-time: ``hnsw_ef`` the search beam (None: the engine's default, 128
     or k), ``rescore`` and ``oversampling``."""
 
     quantization: str = "none"  # "none" | "int8"
     hnsw_m: int = 16
     hnsw_ef_construct: int = 100
+    full_scan_kb: int = 10_000  # a filter matching less vector data than this is searched exactly, not through HNSW
     hnsw_ef: int | None = None
     oversampling: float = 2.0
     rescore: bool = True

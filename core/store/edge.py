@@ -260,7 +260,7 @@ class EdgeStore(VectorStore):
             vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
                                         memory=qe.Memory.Cold if t.vectors_on_disk else None),
             sparse_vectors={LEXICAL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            hnsw_config=qe.HnswIndexConfig(t.hnsw_m, t.hnsw_ef_construct, full_scan_threshold=10_000,
+            hnsw_config=qe.HnswIndexConfig(t.hnsw_m, t.hnsw_ef_construct, full_scan_threshold=t.full_scan_kb,
                                            memory=qe.Memory.Cold if t.hnsw_on_disk else None),
             quantization_config=quantization,
             payload_memory=qe.Memory.Cold if t.payload_on_disk else qe.Memory.Cached,

@@ -214,7 +214,7 @@ class QdrantStore(VectorStore):
                                                    on_disk=t.vectors_on_disk),
                 sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                 hnsw_config=models.HnswConfigDiff(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct,
-                                                  on_disk=t.hnsw_on_disk),
+                                                  full_scan_threshold=t.full_scan_kb, on_disk=t.hnsw_on_disk),
                 quantization_config=(
                     models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
                         type=models.ScalarType.INT8, quantile=0.99, always_ram=True))

@@ -72,6 +72,21 @@ def test_collection_layout_settings_fit_the_cluster(cluster, monkeypatch):
         assert 2 <= settings.replication_factor <= len(PEERS), "a replica to survive one peer down"
 
 
+def test_indexer_and_api_share_the_scale_layout(cluster, monkeypatch):
+    """The index layout is fixed by the indexer when it builds a version and the search parameters are read by the
+    API: both must carry the same values (the API's search beam and rescoring for the indexer's int8 graph)."""
+    from core.settings import Settings
+    from core.store import index_tuning
+
+    tunings = []
+    for name in ("indexer", "api"):
+        for key, value in _env(cluster["services"][name]).items():
+            monkeypatch.setenv(key, value)
+        tunings.append(index_tuning(Settings(_env_file=None)))
+    assert tunings[0] == tunings[1]
+    assert tunings[0].quantization == "int8" and tunings[0].vectors_on_disk and tunings[0].rescore
+
+
 def test_indexer_is_a_one_shot_after_every_peer(cluster):
     from indexer.__main__ import _parser
 

@@ -97,6 +97,32 @@ def test_reindex_indexes_the_good_rows(messy_catalogue, encoder, tmp_path, capsy
         store.close()
 
 
+def test_reindex_takes_a_csv_catalogue(encoder, tmp_path, indexed_settings):
+    import csv
+
+    path = tmp_path / "catalogue.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "language", "title", "description", "category", "brand", "price", "currency",
+                         "attributes.colour"])
+        for i in (1, 2, 3):
+            r = _good_row(i)
+            writer.writerow([r["id"], r["language"], r["title"], r["description"], r["category"], r["brand"],
+                             r["price"], r["currency"], "black"])
+        writer.writerow(["t-4", "id", "Tas", "", "Bags", "", "gratis", "IDR", ""])  # line 5: bad price
+    settings = indexed_settings.model_copy(update={"index_dir": tmp_path / "index"})
+    store = open_store(settings)
+    try:
+        summary = reindex(path, encoder, store, progress=False)
+        assert (summary.indexed, summary.skipped) == (3, 1)
+        [kept] = store.retrieve(["t-2"])
+        assert kept.payload["attributes"] == {"colour": "black"} and kept.payload["price"] == 350002
+        query = encoder.encode(["sepatu lari hitam"], kind="query")[0]
+        assert {h.id for h in store.search(query, 3)} == {"t-1", "t-2", "t-3"}
+    finally:
+        store.close()
+
+
 def test_cli_help():
     out = subprocess.run(
         [sys.executable, "-m", "indexer", "reindex", "--help"],
