@@ -46,6 +46,7 @@ from core.store import index_tuning, open_store
 from core.store.base import Filters, IndexVersion, VectorStore
 from indexer.job import content_hash, index_data_hash
 from indexer.vocabulary import TermCache, mine_vocabulary, write_vocabulary
+from model.encoder import Encoder
 from model.lexical import document_vector_of_terms, query_vector, terms
 from model.loader import load_encoder
 
@@ -60,20 +61,19 @@ class Queries:
     vectors: np.ndarray  # unit query vectors, (n, dim)
 
 
-def _base_vectors(settings: Settings, products: list[Product]) -> tuple[np.ndarray, str]:
+def _base_vectors(settings: Settings, encoder: Encoder, products: list[Product]) -> np.ndarray:
     """Passage vectors of the distinct rows, as the serving passage encoder makes them (cached: a second run of the
-    bench does not encode again); and the encoder's fingerprint."""
-    encoder = load_encoder(settings)
+    bench does not encode again)."""
     texts = [p.passage_text() for p in products]
     key = hashlib.sha256("\x00".join([encoder.fingerprint, *texts]).encode()).hexdigest()[:16]
     cache = settings.model_cache_dir / "bench-scale" / f"passages-{key}.npy"
     if cache.is_file():
-        return np.load(cache), encoder.fingerprint
+        return np.load(cache)
     print(f"encoding the {len(texts)} distinct passages once (cached in {cache})", file=sys.stderr)
     vectors = encoder.encode(texts, kind="passage", batch_size=settings.batch_size, progress=True)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vectors.astype(np.float32))
-    return vectors.astype(np.float32), encoder.fingerprint
+    return vectors.astype(np.float32)
 
 
 def _variant(p: Product, v: int, rng: random.Random) -> Product:
@@ -142,19 +142,19 @@ class ExactTop:
         return hits / (self.k * len(found))
 
 
-def _build(store: VectorStore, settings: Settings, points: Points, fingerprint: str, exact: ExactTop) -> dict:
+def _build(store: VectorStore, settings: Settings, encoder: Encoder, points: Points, exact: ExactTop) -> dict:
     t0 = time.perf_counter()
-    version = IndexVersion.new(fingerprint, index_data_hash(f"bench-scale-{points.n}"))
+    version = IndexVersion.new(encoder.fingerprint, index_data_hash(f"bench-scale-{points.n}"))
     store.create_version(version, points.vectors.shape[1])
     bar = tqdm(total=points.n, desc="writing", unit="product", file=sys.stderr)
     for products, vecs, sparse in points.chunks(WRITE_BATCH):
-        payloads = [{**p.payload(), "content_hash": content_hash(p.passage_text(), fingerprint)} for p in products]
+        payloads = [{**p.payload(), "content_hash": content_hash(p.passage_text(), encoder.fingerprint)}
+                    for p in products]
         store.upsert(version, [p.id for p in products], vecs, payloads, sparse)
         exact.add(products, vecs)
         bar.update(len(products))
     bar.close()
     write_s = time.perf_counter() - t0
-    encoder = load_encoder(settings)
     cache = TermCache(settings.model_cache_dir / "vocabulary-terms" / f"{encoder.fingerprint}-bench-scale.npz")
     vocabulary = mine_vocabulary(
         points.base, cache.wrap(lambda texts: encoder.encode(texts, kind="query", batch_size=settings.batch_size))
@@ -218,10 +218,9 @@ def _store_searches(store: VectorStore, queries: Queries, settings: Settings, ca
     return {"latency": result, "ids": ids}
 
 
-def _encode_queries(settings: Settings, n: int) -> Queries:
+def _encode_queries(encoder: Encoder, n: int) -> Queries:
     texts = shopper_queries(n, seed=7)
     markets = query_markets()
-    encoder = load_encoder(settings)
     vectors = encoder.encode(texts, kind="query", batch_size=1)  # one at a time, as the API encodes them
     return Queries(texts, [markets[t] for t in texts], vectors.astype(np.float32))
 
@@ -255,8 +254,9 @@ def main() -> None:
                                                 "collection": "scale"})
     try:
         base = read_catalogue(settings.catalogue_path).products
-        vectors, fingerprint = _base_vectors(settings, base)
-        queries = _encode_queries(settings, args.queries)
+        encoder = load_encoder(settings)  # one copy serves the passages, the queries and the vocabulary's terms
+        vectors = _base_vectors(settings, encoder, base)
+        queries = _encode_queries(encoder, args.queries)
         points = Points(base, vectors, args.products, args.noise)
         exact = ExactTop(queries, K)
 
@@ -264,7 +264,7 @@ def main() -> None:
             build = _reuse(settings, points, exact)
         else:
             store = open_store(settings)
-            build = _build(store, settings, points, fingerprint, exact)
+            build = _build(store, settings, encoder, points, exact)
             store.close()
             build["indexer_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         version_dir = workdir / "scale" / "versions" / build["version"]

@@ -14,8 +14,11 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 _VERSION_RE = re.compile(r"^(?P<model>[0-9a-z]{1,16})-(?P<data>[0-9a-f]{1,16})-(?P<stamp>\d{8}t\d{6}(?:\d{0,6}))$")
 
@@ -174,6 +177,16 @@ filter). Search-time: ``hnsw_ef`` the search beam (None: the engine's default, 1
             raise ValueError("hnsw_ef must be at least 1 (or None for the engine's default)")
         if self.oversampling < 1.0:
             raise ValueError(f"oversampling must be at least 1.0, got {self.oversampling}")
+
+    def search_params(self, params: Callable[..., T], quantization: Callable[..., object]) -> T | None:
+        """The dense search's parameters in an engine's classes (``SearchParams``, ``QuantizationSearchParams`` of
+        qdrant_edge or qdrant-client, which take the same keywords); None: the engine's defaults."""
+        if self.hnsw_ef is None and self.quantization == "none":
+            return None
+        rescoring = (
+            quantization(rescore=self.rescore, oversampling=self.oversampling) if self.quantization != "none" else None
+        )
+        return params(hnsw_ef=self.hnsw_ef, quantization=rescoring)
 
 
 def validate_batch(ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict], dim: int) -> np.ndarray:

@@ -103,18 +103,6 @@ def edge_filter(filters: Filters | None) -> qe.Filter | None:
 _EXACT = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
 
 
-def edge_search_params(tuning: IndexTuning) -> qe.SearchParams | None:
-    """The dense search's parameters (None: the engine's defaults)."""
-    if tuning.hnsw_ef is None and tuning.quantization == "none":
-        return None
-    quantization = (
-        qe.QuantizationSearchParams(rescore=tuning.rescore, oversampling=tuning.oversampling)
-        if tuning.quantization != "none"
-        else None
-    )
-    return qe.SearchParams(hnsw_ef=tuning.hnsw_ef, quantization=quantization)
-
-
 def _hit(payload: dict, score: float, vector: object = None) -> Hit:
     payload.pop(ROW, None)
     return Hit(payload["id"], score, payload, vector=None if vector is None else stored_vector(vector))
@@ -216,7 +204,7 @@ class EdgeStore(VectorStore):
         self._hnsw_threshold_kb = hnsw_threshold_kb
         self._read_only = read_only
         self._tuning = tuning or IndexTuning()
-        self._params = edge_search_params(self._tuning)
+        self._params = self._tuning.search_params(qe.SearchParams, qe.QuantizationSearchParams)
         self._writers: dict[IndexVersion, tuple[qe.EdgeShard, int]] = {}
         self._dense_out: dict[IndexVersion, _DenseRows] = {}
         self._lock = threading.Lock()

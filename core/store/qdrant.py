@@ -69,18 +69,6 @@ def qdrant_filter(filters: Filters | None) -> models.Filter | None:
     return models.Filter(must=must)
 
 
-def client_search_params(tuning: IndexTuning) -> models.SearchParams | None:
-    """The dense search's parameters on a server (None: the server's defaults)."""
-    if tuning.hnsw_ef is None and tuning.quantization == "none":
-        return None
-    quantization = (
-        models.QuantizationSearchParams(rescore=tuning.rescore, oversampling=tuning.oversampling)
-        if tuning.quantization != "none"
-        else None
-    )
-    return models.SearchParams(hnsw_ef=tuning.hnsw_ef, quantization=quantization)
-
-
 class QdrantStore(VectorStore):
     """Versions as Qdrant collections behind one alias; see the module docstring."""
 
@@ -115,7 +103,7 @@ class QdrantStore(VectorStore):
             raise ValueError(f"shard_number and replication_factor must be at least 1, got {shard_number} and "
                              f"{replication_factor}")
         self._tuning = tuning or IndexTuning()
-        self._params = client_search_params(self._tuning)
+        self._params = self._tuning.search_params(models.SearchParams, models.QuantizationSearchParams)
         self._index_wait_s = index_wait_s
         self._shard_number = shard_number
         self._replication_factor = replication_factor

@@ -399,15 +399,21 @@ class _RecordingClient:
         pass
 
 
-def test_server_versions_get_the_configured_shards_and_replicas(monkeypatch):
-    monkeypatch.delenv("QDRANT_URL", raising=False)
-    settings = Settings(_env_file=None, qdrant_url="http://127.0.0.1:1", shard_number=6, replication_factor=2)
+def _created_on_server(settings: Settings) -> tuple[VectorStore, _RecordingClient, dict]:
+    """A version created through ``open_store(settings)`` against a recording client: the store, the client and the
+    collection's creation arguments."""
     store = open_store(settings)
     client = _RecordingClient()
     store._client = client
     version = IndexVersion.new("m", "d")
     store.create_version(version, DIM)
-    created = client.created[f"products__{version}"]
+    return store, client, client.created[f"products__{version}"]
+
+
+def test_server_versions_get_the_configured_shards_and_replicas(monkeypatch):
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+    settings = Settings(_env_file=None, qdrant_url="http://127.0.0.1:1", shard_number=6, replication_factor=2)
+    _, _, created = _created_on_server(settings)
     assert (created["shard_number"], created["replication_factor"]) == (6, 2)
     with pytest.raises(ValueError, match="at least 1"):
         QdrantStore("products", url="http://127.0.0.1:1", replication_factor=0)
@@ -420,12 +426,7 @@ def test_server_versions_get_the_configured_index_tuning(monkeypatch):
     settings = Settings(_env_file=None, qdrant_url="http://127.0.0.1:1", quantization="int8", hnsw_m=32,
                         hnsw_ef_construct=200, hnsw_ef=256, quantization_oversampling=3.0, vectors_on_disk=True,
                         payload_on_disk=False)
-    store = open_store(settings)
-    client = _RecordingClient()
-    store._client = client
-    version = IndexVersion.new("m", "d")
-    store.create_version(version, DIM)
-    created = client.created[f"products__{version}"]
+    store, client, created = _created_on_server(settings)
     assert created["vectors_config"].on_disk is True
     assert (created["hnsw_config"].m, created["hnsw_config"].ef_construct, created["hnsw_config"].on_disk) == (
         32, 200, False)
