@@ -23,13 +23,16 @@ run: $(STAMP)
 	$(PY) -m indexer reindex --if-stale
 	$(DEMO) $(PY) -m app
 
-## Run the test suite (slow tests deselected; `make test PYTEST_ARGS="-m slow"` runs them)
-test: $(STAMP)
+## The gates, then the test suite (slow tests deselected; `make test PYTEST_ARGS="-m 'slow or not slow'"` runs all)
+test: lint $(STAMP)
 	bash scripts/ensure_browser.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## Formatting, lint and types (also the first step of `make test`)
 lint: $(STAMP)
+	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 index: $(STAMP)
 	$(PY) -m indexer reindex

@@ -42,8 +42,8 @@ def main() -> int:
         return EXIT_CONFIG
 
     from app.main import create_app
+    from app.query.synonyms import Synonyms, SynonymsError
     from model.loader import load_encoder
-    from model.synonyms import Synonyms, SynonymsError
 
     try:
         synonyms = Synonyms.load(settings.synonyms_path)
@@ -58,10 +58,13 @@ def main() -> int:
         return EXIT_CONFIG
     print(f"LiRA Search on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
     uvicorn.run(
-        create_app(settings, encoder=encoder, synonyms=synonyms), host=settings.host, port=settings.port,
+        create_app(settings, encoder=encoder, synonyms=synonyms),
+        host=settings.host,
+        port=settings.port,
         log_level="info",
         access_log=not settings.access_log,  # our JSON access log replaces uvicorn's
-        proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
 

@@ -6,6 +6,7 @@ limit → routes. So every request is logged and counted, including the ones ref
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -19,21 +20,21 @@ from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 
 from app.api.errors import install_error_handlers, problem
-from app.api.routes import admin, health, metrics, page, search
-from app.middleware import (
+from app.api.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
     RateLimitMiddleware,
     RequestContextMiddleware,
     configure_logging,
 )
+from app.api.routes import admin, health, metrics, page, search
+from app.query.synonyms import Synonyms
+from app.search import Searcher
 from app.services.access import HEADER as API_KEY_HEADER
 from app.services.access import KeyRing, rate_limit_key
 from app.services.reindexer import Reindexer
-from app.services.searcher import Searcher
 from core.settings import Settings, get_settings
 from model.encoder import Encoder
-from model.synonyms import Synonyms
 
 # Probes and scrapes are never rate limited: an orchestrator must always be able to ask.
 _UNLIMITED = (health.healthz, health.readyz, metrics.metrics)
@@ -41,19 +42,27 @@ _UNLIMITED = (health.healthz, health.readyz, metrics.metrics)
 
 def _install_rate_limit(app: FastAPI, settings: Settings) -> None:
     """slowapi with one budget per API key (else per client IP) across all limited routes."""
-    limiter = Limiter(key_func=rate_limit_key, application_limits=[settings.rate_limit], headers_enabled=True,
-                      storage_uri=settings.rate_limit_storage, key_prefix="lira")
+    limiter = Limiter(
+        key_func=rate_limit_key,
+        application_limits=[settings.rate_limit],
+        headers_enabled=True,
+        storage_uri=settings.rate_limit_storage,
+        key_prefix="lira",
+    )
     app.state.limiter = limiter
 
     async def _too_many(request: Request, exc: RateLimitExceeded) -> JSONResponse:
-        response = problem(429, "rate_limited",
-                           f"rate limit of {exc.detail} exceeded for this API key or client: retry after the "
-                           "number of seconds in Retry-After, or ask for a higher LIRA_RATE_LIMIT")
+        response = problem(
+            429,
+            "rate_limited",
+            f"rate limit of {exc.detail} exceeded for this API key or client: retry after the "
+            "number of seconds in Retry-After, or ask for a higher LIRA_RATE_LIMIT",
+        )
         response = request.app.state.limiter._inject_headers(response, request.state.view_rate_limit)
         response.headers.setdefault("Retry-After", "1")
         return response
 
-    app.add_exception_handler(RateLimitExceeded, _too_many)
+    app.add_exception_handler(RateLimitExceeded, _too_many)  # type: ignore[arg-type]
     app.add_middleware(RateLimitMiddleware, limiter=limiter, exempt=_UNLIMITED)
 
 
@@ -80,13 +89,16 @@ def _document_access(app: FastAPI, keyring: KeyRing) -> None:
                 for operation in operations.values():
                     if not path.startswith("/v1/admin/") and not keyring.search_needs_key:
                         operation.pop("security", None)
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
-    settings: Settings | None = None, searcher: Searcher | None = None, encoder: Encoder | None = None,
+    settings: Settings | None = None,
+    searcher: Searcher | None = None,
+    encoder: Encoder | None = None,
     synonyms: Synonyms | None = None,
 ) -> FastAPI:
     """Build the app; pass ``searcher`` to reuse an already loaded model and store (tests, benchmarks), or ``encoder``
@@ -95,7 +107,7 @@ def create_app(
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = searcher is None
         if owned:
             from core.store import open_store
@@ -139,9 +151,12 @@ def create_app(
     _instrument(app, app.state.metrics_registry)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", API_KEY_HEADER, REQUEST_ID_HEADER],
-            expose_headers=[REQUEST_ID_HEADER, "Retry-After"], max_age=600,
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            max_age=600,
         )
     if settings.access_log:
         configure_logging()

@@ -33,8 +33,9 @@ def uvicorn_process(env: dict[str, str] | None = None, timeout_s: float = 180.0)
     port = free_port()
     full_env = {**os.environ, **(env or {}), "LIRA_PORT": str(port), "LIRA_HOST": "127.0.0.1"}
     log = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: an access log must never block the server
-    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=full_env,
-                            stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=log
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
@@ -77,8 +78,13 @@ def process_memory_mib(pid: int) -> dict[str, float]:
     return fields
 
 
-async def _run_level(url: str, queries: list[str], concurrency: int, extra: dict | None = None,
-                     per_query: Callable[[str], dict] | None = None) -> dict:
+async def _run_level(
+    url: str,
+    queries: list[str],
+    concurrency: int,
+    extra: dict | None = None,
+    per_query: Callable[[str], dict] | None = None,
+) -> dict:
     latencies: list[float] = []
     errors = 0
     pending = list(queries)
@@ -105,8 +111,13 @@ async def _run_level(url: str, queries: list[str], concurrency: int, extra: dict
     return {**percentiles(latencies), "qps": round(len(queries) / wall, 1), "errors": errors}
 
 
-def run_level(url: str, queries: list[str], concurrency: int, extra: dict | None = None,
-              per_query: Callable[[str], dict] | None = None) -> dict:
+def run_level(
+    url: str,
+    queries: list[str],
+    concurrency: int,
+    extra: dict | None = None,
+    per_query: Callable[[str], dict] | None = None,
+) -> dict:
     """``/v1/search`` for each query with ``concurrency`` requests in flight: latency percentiles, QPS, errors."""
     return asyncio.run(_run_level(url, queries, concurrency, extra, per_query))
 

@@ -36,8 +36,10 @@ def main() -> None:
     if args.model:
         settings = settings.model_copy(update={"model": args.model})
     configs = {"torch": ("torch", "fp32"), "onnx": ("onnx", "fp32"), "onnx_int8": ("onnx", "int8")}
-    encoders = {name: load_encoder(settings.model_copy(update={"runtime": rt, "query_precision": precision}))
-                for name, (rt, precision) in configs.items()}
+    encoders = {
+        name: load_encoder(settings.model_copy(update={"runtime": rt, "query_precision": precision}))
+        for name, (rt, precision) in configs.items()
+    }
     queries = shopper_queries(args.queries)
     passages = [p.passage_text() for p in read_catalogue(settings.catalogue_path).products[::64][:200]]
     times: dict[str, list[float]] = {name: [] for name in encoders}

@@ -35,10 +35,12 @@ def main() -> None:
         if args.limit:
             catalogue = Path(tmp) / "subset.jsonl"
             with args.catalogue.open(encoding="utf-8") as src:
-                catalogue.write_text("".join(line for _, line in zip(range(args.limit), src, strict=False)),
-                                     encoding="utf-8")
-        settings = get_settings().model_copy(update={"store": "edge", "qdrant_url": None,
-                                                     "index_dir": Path(tmp) / "index"})
+                catalogue.write_text(
+                    "".join(line for _, line in zip(range(args.limit), src, strict=False)), encoding="utf-8"
+                )
+        settings = get_settings().model_copy(
+            update={"store": "edge", "qdrant_url": None, "index_dir": Path(tmp) / "index"}
+        )
         encoder = load_encoder(settings)
         texts = [p.passage_text() for p in read_catalogue(catalogue).products]
         encoder.encode(texts[:64], kind="passage")  # warm-up
@@ -60,13 +62,21 @@ def main() -> None:
             rates.append(len(texts) / (time.perf_counter() - t0))
         base_per_s = max(rates)
 
-    result = {"products_per_s": round(summary.products_per_s, 1), "raw_encoder_per_s": round(raw_per_s, 1),
-              "base_encoder_per_s": round(base_per_s, 1), "ratio": round(summary.products_per_s / raw_per_s, 3),
-              "ratio_to_base": round(summary.products_per_s / base_per_s, 3), "products": summary.indexed,
-              "passage_encoder": settings.passage_encoder if settings.model != "base" else "base",
-              "vocabulary_seconds": round(summary.vocabulary_seconds, 1), "model": encoder.model_id}
-    print(f"reindex: {result['products_per_s']} products/s ({summary.indexed} products, {summary.seconds:.1f} s, "
-          f"of which mining the vocabulary {summary.vocabulary_seconds:.1f} s)")
+    result = {
+        "products_per_s": round(summary.products_per_s, 1),
+        "raw_encoder_per_s": round(raw_per_s, 1),
+        "base_encoder_per_s": round(base_per_s, 1),
+        "ratio": round(summary.products_per_s / raw_per_s, 3),
+        "ratio_to_base": round(summary.products_per_s / base_per_s, 3),
+        "products": summary.indexed,
+        "passage_encoder": settings.passage_encoder if settings.model != "base" else "base",
+        "vocabulary_seconds": round(summary.vocabulary_seconds, 1),
+        "model": encoder.model_id,
+    }
+    print(
+        f"reindex: {result['products_per_s']} products/s ({summary.indexed} products, {summary.seconds:.1f} s, "
+        f"of which mining the vocabulary {summary.vocabulary_seconds:.1f} s)"
+    )
     print(f"serving encoder, passages: {result['raw_encoder_per_s']} texts/s on the same texts")
     print(f"base encoder: {result['base_encoder_per_s']} texts/s on the same texts")
     print(f"ratio: {result['ratio']}; to the base: {result['ratio_to_base']}")

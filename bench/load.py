@@ -27,8 +27,16 @@ import httpx
 from bench.common import ROOT, percentiles, uvicorn_server
 from core.settings import LANGUAGES
 
-CATEGORIES = ("Electronics", "Shoes", "Groceries", "Beauty & Personal Care", "Mobile & Accessories", "Home & Living",
-              "Sports & Outdoors", "Books")
+CATEGORIES = (
+    "Electronics",
+    "Shoes",
+    "Groceries",
+    "Beauty & Personal Care",
+    "Mobile & Accessories",
+    "Home & Living",
+    "Sports & Outdoors",
+    "Books",
+)
 # The server under test runs open: no keys, no rate limit (whatever this shell's environment says).
 SERVER_ENV = {"LIRA_API_KEYS": "", "LIRA_ADMIN_API_KEYS": "", "LIRA_RATE_LIMIT": ""}
 
@@ -88,8 +96,11 @@ async def run(url: str, bodies: list[tuple[dict, bool]], concurrency: int) -> di
         wall = time.perf_counter() - t0
     every = cold + cached
     return {
-        "requests": len(every), "concurrency": concurrency, "wall_s": round(wall, 1),
-        "qps": round(len(every) / wall, 1), **percentiles(every),
+        "requests": len(every),
+        "concurrency": concurrency,
+        "wall_s": round(wall, 1),
+        "qps": round(len(every) / wall, 1),
+        **percentiles(every),
         "status_counts": dict(sorted(statuses.items())),
         "errors_5xx": sum(v for k, v in statuses.items() if k.startswith("5")),
         "no_answer": sum(v for k, v in statuses.items() if k.startswith("transport")),
@@ -123,15 +134,21 @@ def main() -> int:
     result["filtered_share"] = args.filtered
     result["server"] = {k: info.get(k) for k in ("model", "index_version", "documents", "store")}
 
-    print(f"{result['requests']} requests at concurrency {result['concurrency']} ({args.filtered:.0%} filtered) "
-          f"against {result['server']['documents']} products, {result['server']['model']}")
-    print(f"  {result['qps']} QPS over {result['wall_s']} s; p50 {result['p50_ms']} ms  p95 {result['p95_ms']} ms  "
-          f"p99 {result['p99_ms']} ms")
+    print(
+        f"{result['requests']} requests at concurrency {result['concurrency']} ({args.filtered:.0%} filtered) "
+        f"against {result['server']['documents']} products, {result['server']['model']}"
+    )
+    print(
+        f"  {result['qps']} QPS over {result['wall_s']} s; p50 {result['p50_ms']} ms  p95 {result['p95_ms']} ms  "
+        f"p99 {result['p99_ms']} ms"
+    )
     for part in ("first_time_queries", "repeated_queries"):
         r = result[part]
         if r["requests"]:
-            print(f"  {part.replace('_', ' ')}: {r['requests']} requests; p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  "
-                  f"p99 {r['p99_ms']} ms")
+            print(
+                f"  {part.replace('_', ' ')}: {r['requests']} requests; p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  "
+                f"p99 {r['p99_ms']} ms"
+            )
     print(f"  statuses {result['status_counts']}; 5xx {result['errors_5xx']}; no answer {result['no_answer']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@
 One encoder, the same distinct shopper queries, the two settings interleaved query by query (so machine noise hits
 both alike): single-query latency, batches of 8 (what the API's micro-batcher forms under load), encoder passes
 per query, and the cosine between the two settings' vectors. Retrieval quality of the two settings:
-``LIRA_QUERY_VIEW_BOUND=0 python -m model.evaluate catalogue --split dev --systems arca`` vs the default.
+``LIRA_QUERY_VIEW_BOUND=0 python -m model.evaluation catalogue --split dev --systems arca`` vs the default.
 """
 
 from __future__ import annotations
@@ -62,24 +62,37 @@ def main() -> None:
             batched[name].append((time.perf_counter() - t0) * 1000 / 8)
     vectors = {name: encode(queries, name) for name in settings_by_name}
     views = encoder.core.build_views(queries)
-    passes = {"all_views": statistics.mean(len(v.texts) for v in views),
-              "pruned": statistics.mean(len(v.texts) for v in encoder.core.prune(views, "query", bound))}
+    passes = {
+        "all_views": statistics.mean(len(v.texts) for v in views),
+        "pruned": statistics.mean(len(v.texts) for v in encoder.core.prune(views, "query", bound)),
+    }
     cos = (vectors["all_views"] * vectors["pruned"]).sum(axis=1)
     result = {
-        "model": encoder.model_id, "bound": bound, "queries": len(queries),
-        **{name: {"single": percentiles(single[name]),
-                  "batch8_ms_per_query": round(statistics.median(batched[name]), 2),
-                  "encoder_passes_per_query": round(passes[name], 2)} for name in settings_by_name},
+        "model": encoder.model_id,
+        "bound": bound,
+        "queries": len(queries),
+        **{
+            name: {
+                "single": percentiles(single[name]),
+                "batch8_ms_per_query": round(statistics.median(batched[name]), 2),
+                "encoder_passes_per_query": round(passes[name], 2),
+            }
+            for name in settings_by_name
+        },
         "speedup_single_p50": round(statistics.median(single["all_views"]) / statistics.median(single["pruned"]), 2),
         "speedup_batch8": round(statistics.median(batched["all_views"]) / statistics.median(batched["pruned"]), 2),
         "cosine": {"min": round(float(cos.min()), 5), "mean": round(float(cos.mean()), 6)},
     }
     for name in settings_by_name:
         r = result[name]
-        print(f"{name:>9}: {r['encoder_passes_per_query']} passes/query  single p50 {r['single']['p50_ms']} ms  "
-              f"p95 {r['single']['p95_ms']} ms  batch of 8: {r['batch8_ms_per_query']} ms/query")
-    print(f"speed-up: single p50 {result['speedup_single_p50']}x, batch of 8 {result['speedup_batch8']}x; "
-          f"cosine pruned vs all views min {result['cosine']['min']} mean {result['cosine']['mean']}")
+        print(
+            f"{name:>9}: {r['encoder_passes_per_query']} passes/query  single p50 {r['single']['p50_ms']} ms  "
+            f"p95 {r['single']['p95_ms']} ms  batch of 8: {r['batch8_ms_per_query']} ms/query"
+        )
+    print(
+        f"speed-up: single p50 {result['speedup_single_p50']}x, batch of 8 {result['speedup_batch8']}x; "
+        f"cosine pruned vs all views min {result['cosine']['min']} mean {result['cosine']['mean']}"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -41,13 +41,13 @@ from tqdm import tqdm
 
 from bench.common import percentiles, process_memory_mib, query_markets, run_level, shopper_queries, uvicorn_process
 from core.catalogue import Product, read_catalogue
+from core.lexical import document_vector_of_terms, query_vector, terms
 from core.settings import Settings, get_settings
 from core.store import index_tuning, open_store
 from core.store.base import Filters, IndexVersion, VectorStore
 from indexer.job import content_hash, index_data_hash
 from indexer.vocabulary import TermCache, mine_vocabulary, write_vocabulary
 from model.encoder import Encoder
-from model.lexical import document_vector_of_terms, query_vector, terms
 from model.loader import load_encoder
 
 WRITE_BATCH = 1024
@@ -81,8 +81,14 @@ def _variant(p: Product, v: int, rng: random.Random) -> Product:
         return p
     code = f"{'ABCDEFGHJKLMNPQRSTUVWXYZ'[v % 24]}{v:04d}"
     price = round(p.price * rng.uniform(0.8, 1.25), 2)
-    return p.model_copy(update={"id": f"{p.id}-v{v}", "title": f"{p.title} {code}", "price": price,
-                                "attributes": {**p.attributes, "model": code}})
+    return p.model_copy(
+        update={
+            "id": f"{p.id}-v{v}",
+            "title": f"{p.title} {code}",
+            "price": price,
+            "attributes": {**p.attributes, "model": code},
+        }
+    )
 
 
 class Points:
@@ -106,10 +112,14 @@ class Points:
                 vecs[moved] += noise.astype(np.float32)
                 vecs[moved] /= np.linalg.norm(vecs[moved], axis=1, keepdims=True)
             products = [_variant(self.base[r], int(v), rng) for r, v in zip(rows, variants, strict=True)]
-            sparse = [
-                document_vector_of_terms(self.terms[r] + (terms(p.attributes["model"]) if v else []))
-                for r, v, p in zip(rows, variants, products, strict=True)
-            ] if lexical else []
+            sparse = (
+                [
+                    document_vector_of_terms(self.terms[r] + (terms(p.attributes["model"]) if v else []))
+                    for r, v, p in zip(rows, variants, products, strict=True)
+                ]
+                if lexical
+                else []
+            )
             yield products, vecs, sparse
 
 
@@ -148,8 +158,9 @@ def _build(store: VectorStore, settings: Settings, encoder: Encoder, points: Poi
     store.create_version(version, points.vectors.shape[1])
     bar = tqdm(total=points.n, desc="writing", unit="product", file=sys.stderr)
     for products, vecs, sparse in points.chunks(WRITE_BATCH):
-        payloads = [{**p.payload(), "content_hash": content_hash(p.passage_text(), encoder.fingerprint)}
-                    for p in products]
+        payloads = [
+            {**p.payload(), "content_hash": content_hash(p.passage_text(), encoder.fingerprint)} for p in products
+        ]
         store.upsert(version, [p.id for p in products], vecs, payloads, sparse)
         exact.add(products, vecs)
         bar.update(len(products))
@@ -165,8 +176,13 @@ def _build(store: VectorStore, settings: Settings, encoder: Encoder, points: Poi
     store.finalize(version)
     store.activate(version)
     done = time.perf_counter()
-    return {"version": str(version), "write_s": round(write_s, 1), "finalize_s": round(done - t1, 1),
-            "build_s": round(done - t0 - vocabulary.seconds, 1), "vocabulary_s": round(vocabulary.seconds, 1)}
+    return {
+        "version": str(version),
+        "write_s": round(write_s, 1),
+        "finalize_s": round(done - t1, 1),
+        "build_s": round(done - t0 - vocabulary.seconds, 1),
+        "vocabulary_s": round(vocabulary.seconds, 1),
+    }
 
 
 def _reuse(settings: Settings, points: Points, exact: ExactTop) -> dict:
@@ -175,12 +191,19 @@ def _reuse(settings: Settings, points: Points, exact: ExactTop) -> dict:
     try:
         version = store.current_version()
         if version is None or store.count() != points.n:
-            raise SystemExit(f"error: no index of {points.n} products is serving in {settings.index_dir}: "
-                             "build it first with --keep and without --reuse")
+            raise SystemExit(
+                f"error: no index of {points.n} products is serving in {settings.index_dir}: "
+                "build it first with --keep and without --reuse"
+            )
     finally:
         store.close()
-    for products, vecs, _ in tqdm(points.chunks(WRITE_BATCH, lexical=False), total=-(-points.n // WRITE_BATCH),
-                                  desc="exact top-k", unit="chunk", file=sys.stderr):
+    for products, vecs, _ in tqdm(
+        points.chunks(WRITE_BATCH, lexical=False),
+        total=-(-points.n // WRITE_BATCH),
+        desc="exact top-k",
+        unit="chunk",
+        file=sys.stderr,
+    ):
         exact.add(products, vecs)
     return {"version": str(version), "reused": True}
 
@@ -200,8 +223,10 @@ def _store_searches(store: VectorStore, queries: Queries, settings: Settings, ca
     market = [Filters(languages=(m, "en")) for m in queries.markets]
     category = [Filters(category=rng.choice(categories)) for _ in rows]
     price = [Filters(min_price=lo, max_price=lo * 3) for lo in (rng.uniform(5, 60) for _ in rows)]
-    combined = [Filters(languages=m.languages, category=c.category, min_price=p.min_price, max_price=p.max_price)
-                for m, c, p in zip(market, category, price, strict=True)]
+    combined = [
+        Filters(languages=m.languages, category=c.category, min_price=p.min_price, max_price=p.max_price)
+        for m, c, p in zip(market, category, price, strict=True)
+    ]
     for i in rows[:50]:  # warm-up: page in the graph and the vectors
         store.search(queries.vectors[i], K)
     result: dict = {}
@@ -212,8 +237,16 @@ def _store_searches(store: VectorStore, queries: Queries, settings: Settings, ca
     result["dense_all_filters"], _ = _timed(lambda i: store.search(queries.vectors[i], K, combined[i]), rows)
     sparse = [query_vector(t) for t in queries.texts]
     result["hybrid_language"], _ = _timed(
-        lambda i: store.hybrid_search(queries.vectors[i], sparse[i], settings.rerank_candidates, market[i],
-                                      prefetch=settings.prefetch, rrf_k=settings.rrf_k), rows)
+        lambda i: store.hybrid_search(
+            queries.vectors[i],
+            sparse[i],
+            settings.rerank_candidates,
+            market[i],
+            prefetch=settings.prefetch,
+            rrf_k=settings.rrf_k,
+        ),
+        rows,
+    )
     ids = {"all": [[h.id for h in hits] for hits in plain], "market": [[h.id for h in hits] for hits in in_market]}
     return {"latency": result, "ids": ids}
 
@@ -236,9 +269,12 @@ def main() -> None:
     parser.add_argument("--api-requests", type=int, default=300, help="/v1/search requests at concurrency 1")
     parser.add_argument("--noise", type=float, default=0.3, help="norm of the perturbation of a variant's vector")
     parser.add_argument("--keep", type=Path, help="build the index here and keep it (default: a temporary folder)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="search the index a previous run kept in --keep (same --products and --noise) instead of "
-                             "building it again: for trying search-time settings such as LIRA_HNSW_EF")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="search the index a previous run kept in --keep (same --products and --noise) instead of "
+        "building it again: for trying search-time settings such as LIRA_HNSW_EF",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.products < 1:
@@ -250,8 +286,9 @@ def main() -> None:
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lira-scale-"))
     if args.keep and workdir.exists() and not args.reuse:
         shutil.rmtree(workdir)
-    settings = base_settings.model_copy(update={"store": "edge", "qdrant_url": None, "index_dir": workdir,
-                                                "collection": "scale"})
+    settings = base_settings.model_copy(
+        update={"store": "edge", "qdrant_url": None, "index_dir": workdir, "collection": "scale"}
+    )
     try:
         base = read_catalogue(settings.catalogue_path).products
         encoder = load_encoder(settings)  # one copy serves the passages, the queries and the vocabulary's terms
@@ -286,8 +323,9 @@ def main() -> None:
         with uvicorn_process(env, timeout_s=900) as (url, proc):
             run_level(url, api_queries[:20], 1)
             half = 20 + args.api_requests // 2
-            api = run_level(url, api_queries[20:half], 1,
-                            per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))})
+            api = run_level(
+                url, api_queries[20:half], 1, per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))}
+            )
             api_any = run_level(url, api_queries[half:], 1)  # no market: every language searched
             api.update(process_memory_mib(proc.pid))
     finally:
@@ -295,23 +333,37 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
     tuning = index_tuning(settings)
-    result = {"products": args.products, "distinct_texts": len(base), "queries": len(queries.texts),
-              "tuning": tuning.__dict__, "build": build, "store_search": searched["latency"],
-              "recall_at_10": recall, "api_search_c1": api, "api_search_c1_all_languages": api_any}
+    result = {
+        "products": args.products,
+        "distinct_texts": len(base),
+        "queries": len(queries.texts),
+        "tuning": tuning.__dict__,
+        "build": build,
+        "store_search": searched["latency"],
+        "recall_at_10": recall,
+        "api_search_c1": api,
+        "api_search_c1_all_languages": api_any,
+    }
     print(f"products: {args.products} ({len(base)} distinct texts), tuning {tuning}")
     if build.get("reused"):
         print(f"index reused from {workdir}: disk {build['disk_mib']} MiB, shard opened in {build['open_s']} s")
     else:
-        print(f"build: {build['build_s']} s (writing {build['write_s']} s, HNSW + switch {build['finalize_s']} s; "
-              f"vocabulary {build['vocabulary_s']} s besides), disk {build['disk_mib']} MiB, "
-              f"indexer peak RSS {build['indexer_peak_rss_mib']} MiB, shard opened in {build['open_s']} s")
+        print(
+            f"build: {build['build_s']} s (writing {build['write_s']} s, HNSW + switch {build['finalize_s']} s; "
+            f"vocabulary {build['vocabulary_s']} s besides), disk {build['disk_mib']} MiB, "
+            f"indexer peak RSS {build['indexer_peak_rss_mib']} MiB, shard opened in {build['open_s']} s"
+        )
     for name, r in searched["latency"].items():
         print(f"store {name}: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms")
     print(f"recall@10 vs exact: {recall['all']} (no filter), {recall['market']} (market filter)")
-    print(f"/v1/search c=1 in market: p50 {api['p50_ms']} ms  p95 {api['p95_ms']} ms  errors {api['errors']}; "
-          f"API RSS {api.get('rss_mib')} MiB (peak {api.get('peak_rss_mib')} MiB)")
-    print(f"/v1/search c=1, all languages: p50 {api_any['p50_ms']} ms  p95 {api_any['p95_ms']} ms  "
-          f"errors {api_any['errors']}")
+    print(
+        f"/v1/search c=1 in market: p50 {api['p50_ms']} ms  p95 {api['p95_ms']} ms  errors {api['errors']}; "
+        f"API RSS {api.get('rss_mib')} MiB (peak {api.get('peak_rss_mib')} MiB)"
+    )
+    print(
+        f"/v1/search c=1, all languages: p50 {api_any['p50_ms']} ms  p95 {api_any['p95_ms']} ms  "
+        f"errors {api_any['errors']}"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

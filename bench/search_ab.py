@@ -50,27 +50,41 @@ def main() -> None:
     warmup = queries[:30]
     rows: dict[str, list[dict]] = {name: [] for name in variants}
     for n in range(args.rounds):
-        level1 = queries[30 + n * per_round: 30 + n * per_round + r]
-        level8 = queries[30 + n * per_round + r: 30 + (n + 1) * per_round]
+        level1 = queries[30 + n * per_round : 30 + n * per_round + r]
+        level8 = queries[30 + n * per_round + r : 30 + (n + 1) * per_round]
         for name, env in variants.items():
             with uvicorn_server(env) as url:
                 run_level(url, warmup, 1)
                 c1 = run_level(url, level1, 1)
                 c8 = run_level(url, level8, 8)
-            row = {"c1_p50_ms": c1["p50_ms"], "c1_p95_ms": c1["p95_ms"], "c8_qps": c8["qps"],
-                   "errors": c1["errors"] + c8["errors"]}
+            row = {
+                "c1_p50_ms": c1["p50_ms"],
+                "c1_p95_ms": c1["p95_ms"],
+                "c8_qps": c8["qps"],
+                "errors": c1["errors"] + c8["errors"],
+            }
             rows[name].append(row)
-            print(f"round {n + 1} {name:>8}: c=1 p50 {row['c1_p50_ms']} ms  p95 {row['c1_p95_ms']} ms  "
-                  f"c=8 {row['c8_qps']} QPS  errors {row['errors']}", flush=True)
-    summary = {name: {key: round(statistics.median(row[key] for row in runs), 2)
-                      for key in ("c1_p50_ms", "c1_p95_ms", "c8_qps")} | {"errors": sum(x["errors"] for x in runs)}
-               for name, runs in rows.items()}
+            print(
+                f"round {n + 1} {name:>8}: c=1 p50 {row['c1_p50_ms']} ms  p95 {row['c1_p95_ms']} ms  "
+                f"c=8 {row['c8_qps']} QPS  errors {row['errors']}",
+                flush=True,
+            )
+    summary = {
+        name: {
+            key: round(statistics.median(row[key] for row in runs), 2) for key in ("c1_p50_ms", "c1_p95_ms", "c8_qps")
+        }
+        | {"errors": sum(x["errors"] for x in runs)}
+        for name, runs in rows.items()
+    }
     for name, s in summary.items():
-        print(f"median {name:>8}: c=1 p50 {s['c1_p50_ms']} ms  p95 {s['c1_p95_ms']} ms  c=8 {s['c8_qps']} QPS  "
-              f"errors {s['errors']}")
+        print(
+            f"median {name:>8}: c=1 p50 {s['c1_p50_ms']} ms  p95 {s['c1_p95_ms']} ms  c=8 {s['c8_qps']} QPS  "
+            f"errors {s['errors']}"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"variants": {k: v for k, v in variants.items()}, "rounds": rows,
-                                         "median": summary}, indent=2))
+        args.json.write_text(
+            json.dumps({"variants": {k: v for k, v in variants.items()}, "rounds": rows, "median": summary}, indent=2)
+        )
 
 
 if __name__ == "__main__":

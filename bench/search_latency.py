@@ -24,9 +24,10 @@ from bench.common import percentiles, query_markets, run_level, shopper_queries,
 
 def _in_process(queries: list[str]) -> dict:
     """Bare query encoding p50, and LaSR's time to rescore the fused top-N of each query (p50/p95)."""
+    from app.retrieval.hybrid import retrieve
     from core.settings import get_settings
     from core.store import open_store
-    from model.lasr.candidates import CandidateList, retrieve
+    from model.lasr.candidates import CandidateList
     from model.lasr.reranker import Reranker, RerankerLoadError
     from model.loader import load_encoder
 
@@ -48,8 +49,10 @@ def _in_process(queries: list[str]) -> dict:
     store = open_store(settings, read_only=True)
     try:
         n = settings.rerank_candidates
-        lists = [CandidateList.from_hits(v, retrieve(store, v, q, n, prefetch=settings.prefetch, rrf_k=settings.rrf_k))
-                 for q, v in zip(queries, vectors, strict=True)]
+        lists = [
+            CandidateList.from_hits(v, retrieve(store, v, q, n, prefetch=settings.prefetch, rrf_k=settings.rrf_k))
+            for q, v in zip(queries, vectors, strict=True)
+        ]
     finally:
         store.close()
     heads = {"torch": reranker}
@@ -67,8 +70,11 @@ def _in_process(queries: list[str]) -> dict:
             head.rerank(c, "vi")
             rerank_ms[name].append((time.perf_counter() - t0) * 1000)
     served = "onnx" if "onnx" in heads else "torch"
-    out["rerank"] = {**percentiles(rerank_ms[served]), "runtime": served,
-                     "candidates_mean": round(statistics.mean(len(c) for c in lists), 1)}
+    out["rerank"] = {
+        **percentiles(rerank_ms[served]),
+        "runtime": served,
+        "candidates_mean": round(statistics.mean(len(c) for c in lists), 1),
+    }
     if served != "torch":
         out["rerank_torch"] = percentiles(rerank_ms["torch"])
     return out
@@ -86,8 +92,13 @@ def main() -> None:
     markets = query_markets()
     # disjoint slices: a query seen before would be answered from the API's query cache
     warmup, level1, level8, level1_plain, level1_market, encode_set = (
-        queries[:20], queries[20:20 + r], queries[20 + r:20 + 2 * r], queries[20 + 2 * r:20 + 3 * r],
-        queries[20 + 3 * r:20 + 4 * r], queries[-200:])
+        queries[:20],
+        queries[20 : 20 + r],
+        queries[20 + r : 20 + 2 * r],
+        queries[20 + 2 * r : 20 + 3 * r],
+        queries[20 + 3 * r : 20 + 4 * r],
+        queries[-200:],
+    )
     server = nullcontext(args.url) if args.url else uvicorn_server()
     with server as url:
         run_level(url, warmup, 1)
@@ -96,18 +107,23 @@ def main() -> None:
             "concurrency_8": run_level(url, level8, 8),
             "concurrency_1_no_rerank": run_level(url, level1_plain, 1, {"rerank": False}),
             "concurrency_1_market": run_level(
-                url, level1_market, 1, per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))}),
+                url, level1_market, 1, per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))}
+            ),
         }
     result.update(_in_process(encode_set))
     for level in ("concurrency_1", "concurrency_8", "concurrency_1_no_rerank", "concurrency_1_market"):
         r = result[level]
-        print(f"{level}: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  "
-              f"{r['qps']} QPS  errors {r['errors']}")
+        print(
+            f"{level}: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  "
+            f"{r['qps']} QPS  errors {r['errors']}"
+        )
     print(f"bare query encoding p50: {result['encode_p50_ms']} ms")
     if "rerank" in result:
         r = result["rerank"]
-        print(f"LaSR rescoring {r['candidates_mean']} candidates ({r['runtime']}): p50 {r['p50_ms']} ms  "
-              f"p95 {r['p95_ms']} ms")
+        print(
+            f"LaSR rescoring {r['candidates_mean']} candidates ({r['runtime']}): p50 {r['p50_ms']} ms  "
+            f"p95 {r['p95_ms']} ms"
+        )
         if "rerank_torch" in result:
             t = result["rerank_torch"]
             print(f"  the same head on torch: p50 {t['p50_ms']} ms  p95 {t['p95_ms']} ms")

@@ -56,8 +56,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
 
-    from app.schemas import SearchRequest
-    from app.services.searcher import Searcher
+    from app.api.schemas import SearchRequest
+    from app.search import Searcher
     from core.settings import get_settings
     from core.store import open_store
     from model.loader import load_encoder
@@ -95,14 +95,14 @@ def main() -> None:
 
     # the searcher's own objects, wrapped where they are looked up at search time (the encoder thread calls
     # ``encoder.encode`` through the same object)
-    encoder.encode = _timed(times["encode (thread)"], recorded)  # type: ignore[method-assign]
-    searcher.queries.encode_many = _timed_async(times["encode (await)"], searcher.queries.encode_many)  # type: ignore[method-assign]
-    searcher.serving_version = _timed_async(times["version"], searcher.serving_version)  # type: ignore[method-assign]
-    searcher.hybrid_search = _timed(times["hybrid"], searcher.hybrid_search)  # type: ignore[method-assign]
-    searcher._rerank = _timed(times["rerank"], searcher._rerank)  # type: ignore[method-assign]
-    store.with_display_fields = _timed(times["display"], store.with_display_fields)  # type: ignore[method-assign]
+    encoder.encode = _timed(times["encode (thread)"], recorded)
+    searcher.queries.encode_many = _timed_async(times["encode (await)"], searcher.queries.encode_many)
+    searcher.serving_version = _timed_async(times["version"], searcher.serving_version)
+    searcher.hybrid_search = _timed(times["hybrid"], searcher.hybrid_search)
+    searcher._rerank = _timed(times["rerank"], searcher._rerank)
+    store.with_display_fields = _timed(times["display"], store.with_display_fields)
     asyncio.run(run())
-    encoder.encode = encode  # type: ignore[method-assign]
+    encoder.encode = encode
     alone = times["encode (alone)"]
     for batch in calls:  # the same calls, in the main thread, nothing beside them
         t0 = time.perf_counter()
@@ -112,8 +112,12 @@ def main() -> None:
     store.close()
 
     order = ("version", "encode (thread)", "encode (await)", "encode (alone)", "hybrid", "rerank", "display", "search")
-    result = {"queries": args.queries, "market": args.market, "encoder_calls": len(calls),
-              "stages": {name: {**percentiles(times[name]), "n": len(times[name])} for name in order if times[name]}}
+    result = {
+        "queries": args.queries,
+        "market": args.market,
+        "encoder_calls": len(calls),
+        "stages": {name: {**percentiles(times[name]), "n": len(times[name])} for name in order if times[name]},
+    }
     for name, r in result["stages"].items():
         print(f"{name:16s} n {r['n']:4d}  p50 {r['p50_ms']:6.2f}  p95 {r['p95_ms']:6.2f}  p99 {r['p99_ms']:6.2f} ms")
     if args.json:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, TypeAdapter, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +19,44 @@ LANGUAGES: tuple[str, ...] = ("en", "vi", "th", "id", "ms", "tl", "ur", "bn")
 
 
 MIN_KEY_CHARS = 16
+
+# The model bundle (model/bundle.py): its manifest's query path gives the defaults of the settings marked BUNDLE below
+BUNDLE_FORMAT = "lira-bundle/1"
+BUNDLE_MANIFEST = "manifest.json"
+DEFAULT_BUNDLE = REPO_ROOT / "model" / "bundle"
+QUERY_PATH_KEYS: tuple[str, ...] = (
+    "model",
+    "query_precision",
+    "query_view_bound",
+    "query_tower",
+    "passage_encoder",
+    "query_tower_max_tokens",
+    "max_seq_len",
+    "spell_dense",
+    "rerank_candidates",
+    "prefetch",
+    "rrf_k",
+)
+# research and reproduction knobs: set by the bundle, overridden only to measure something (docs/configuration.md)
+BUNDLE: dict[str, Any] = {"bundle": True}
+
+
+@lru_cache(maxsize=8)
+def _manifest_at(path: Path, mtime_ns: int) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
+
+
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    """The bundle manifest at ``root`` (parsed once per change of the file), or None when there is none."""
+    path = Path(root) / BUNDLE_MANIFEST
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return _manifest_at(path, mtime)
 
 
 def _default_cache_dir() -> Path:
@@ -49,13 +87,25 @@ class Settings(BaseSettings):
 
     # data
     data_dir: Path = Field(REPO_ROOT.parent / "shared" / "data", description="Parallel corpora (en<TAB>xx TSV).")
-    catalogue_path: Path = Field(REPO_ROOT / "data" / "catalogue" / "products.jsonl")
+    catalogue_path: Path = Field(
+        REPO_ROOT / "data" / "catalogue" / "products.jsonl",
+        description="Catalogue the indexer reads (.jsonl or .csv); the default is the generated demo catalogue.",
+    )
 
     # model
     model_cache_dir: Path = Field(default_factory=_default_cache_dir, description="Materialised base model.")
-    model: Literal["arca", "base"] = "arca"
-    arca_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "arca.pt")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model_bundle: Path = Field(
+        DEFAULT_BUNDLE,
+        description="Model bundle directory (manifest.json + the encoder and LaSR files it names, checked by sha256 at "
+        "start-up); its query path sets the defaults of the bundle settings.",
+    )
+    model: Literal["arca", "base"] = Field("arca", json_schema_extra=BUNDLE, description="arca, or the untrained base.")
+    arca_checkpoint: Path = Field(
+        DEFAULT_BUNDLE / "arca.pt", json_schema_extra=BUNDLE, description="Arca checkpoint; unset: the bundle's."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the encoder runs; auto = cuda when present."
+    )
     threads: int | None = Field(None, ge=1, description="Intra-op threads (torch / ONNX Runtime); None = default.")
     runtime: Literal["auto", "torch", "onnx"] = Field(
         "auto",
@@ -67,19 +117,24 @@ class Settings(BaseSettings):
         description="Query encodings on ONNX Runtime: int8 = dynamically quantised projections (faster; speed and "
         "retrieval cost measured in the model card); fp32 = exact. Passages (the index) are always fp32; "
         "torch and CUDA ignore it.",
+        json_schema_extra=BUNDLE,
     )
-    batch_size: int = Field(64, ge=1, le=1024)
+    batch_size: int = Field(64, ge=1, le=1024, description="Texts per encoder call when indexing.")
     query_view_bound: float = Field(
-        0.2, ge=0.0, lt=1.0,
+        0.2,
+        ge=0.0,
+        lt=1.0,
         description="Arca queries skip a view whose gate weight provably stays below this (0 = encode every view; "
         "chosen on the dev split, see the model card). Passages always use every view.",
+        json_schema_extra=BUNDLE,
     )
     query_tower: Literal["distilled", "full"] = Field(
         "full",
         description="Arca queries: full = all 12 layers; distilled = the first layers of Arca distilled to the full "
         "model's query vectors (query_tower_checkpoint, for the student it was distilled from): faster, but far "
-        "below the full model on text unlike the demo catalogue's queries (model card, \"Generality\"). Passages "
+        'below the full model on text unlike the demo catalogue\'s queries (model card, "Generality"). Passages '
         "(the index) always use the full model.",
+        json_schema_extra=BUNDLE,
     )
     passage_encoder: Literal["arca", "base"] = Field(
         "base",
@@ -87,30 +142,44 @@ class Settings(BaseSettings):
         "alone, one pass per listing (the base model's indexing speed; on the real benchmark and the demo at least "
         "as good as Arca's own passages, model card \"Passages\"); arca = Arca's views and composer. Part of the "
         "model fingerprint: an index is served only by the configuration that built it.",
+        json_schema_extra=BUNDLE,
     )
-    query_tower_checkpoint: Path = Field(REPO_ROOT / "model" / "checkpoints" / "query_tower.pt")
+    query_tower_checkpoint: Path = Field(
+        DEFAULT_BUNDLE / "query_tower.pt",
+        description="Distilled query tower; unset: the bundle's.",
+        json_schema_extra=BUNDLE,
+    )
     query_tower_max_tokens: int = Field(
-        20, ge=1, le=512,
+        20,
+        ge=1,
+        le=512,
         description="With the distilled tower, a query text (each view) of more tokens than this, prefix and "
         "specials included, takes the full model: the tower is for what shoppers type (the longest train query is "
         "20 tokens), not for sentences, where its approximation is weakest.",
+        json_schema_extra=BUNDLE,
     )
-    max_seq_len: int = Field(128, ge=8, le=512)
+    max_seq_len: int = Field(
+        128, ge=8, le=512, description="Longest text the encoder reads, in tokens.", json_schema_extra=BUNDLE
+    )
 
     # retrieval and reranking
     hybrid: bool = Field(True, description="Default of /v1/search's hybrid switch: fuse lexical with dense (RRF).")
     rerank: bool = Field(True, description="Default of /v1/search's rerank switch; false = no LaSR loaded at all.")
     spell_correct: bool = Field(
-        True, description="Lexical side: a query word neither the index nor the product lexicon knows (3+ letters) "
+        True,
+        description="Lexical side: a query word neither the index nor the product lexicon knows (3+ letters) "
         "also matches the most frequent known word of 4+ letters one edit away.",
     )
     spell_dense: bool = Field(
-        True, description="With spelling correction on, a misspelt query's corrected text is also encoded (same "
+        True,
+        description="With spelling correction on, a misspelt query's corrected text is also encoded (same "
         "batch) and the dense side searches with the mean direction of the two; false = the dense side sees the "
         "query as typed (one encoder pass fewer for misspelt queries).",
+        json_schema_extra=BUNDLE,
     )
     translate_queries: bool = Field(
-        True, description="In a search filtered to a market (`languages`): English product words in a query (and "
+        True,
+        description="In a search filtered to a market (`languages`): English product words in a query (and "
         "romanised Thai/Urdu/Bengali ones, and market-language synonyms) add their market-language terms from the "
         "query vocabulary (the catalogue's mined vocabulary, and the product lexicon when LIRA_PRODUCT_LEXICON) to "
         "the lexical side, and market words add their English spellings when English listings are searched too; "
@@ -118,28 +187,38 @@ class Settings(BaseSettings):
         "only.",
     )
     catalogue_vocabulary: bool = Field(
-        True, description="The indexer mines the catalogue's own cross-lingual vocabulary (terms aligned to English "
+        True,
+        description="The indexer mines the catalogue's own cross-lingual vocabulary (terms aligned to English "
         "by the encoder, romanised spellings) and keeps it with the index version; the API translates and spells "
-        "with the serving version's (README \"Catalogue vocabulary\"). False = neither mines nor uses it.",
+        'with the serving version\'s (README "Catalogue vocabulary"). False = neither mines nor uses it.',
     )
     product_lexicon: bool = Field(
-        False, description="The hand-written product lexicon of the generated demo catalogue (`data/lexicon`) joins "
+        False,
+        description="The hand-written product lexicon of the generated demo catalogue (`data/lexicon`) joins "
         "the query vocabulary. Off by default: a merchant's catalogue gets its vocabulary from its own listings; "
         "the lexicon can also be given as a synonyms file (`python -m data.lexicon.synonyms`).",
     )
     synonyms_path: Path | None = Field(
-        None, description="Merchant synonym rules (Solr format, a [lang] section per language; README \"Synonyms\"): "
+        None,
+        description='Merchant synonym rules (Solr format, a [lang] section per language; README "Synonyms"): '
         "a match adds the rule's other terms to the lexical side. PUT /v1/admin/synonyms rewrites this file. Unset = "
         "no rules (and PUT is refused).",
     )
     lasr_checkpoint: Path = Field(
-        REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt",
-        description="LaSR head. Unset: lasr_full.pt, trained on 12-layer query vectors (LIRA_QUERY_TOWER=full, the "
-        "default), or lasr.pt, trained on the distilled query tower's vectors.",
+        DEFAULT_BUNDLE / "lasr.pt",
+        description="LaSR head. Unset: the bundle's head for the query path (LIRA_QUERY_TOWER), trained on its "
+        "query vectors.",
+        json_schema_extra=BUNDLE,
     )
-    rerank_candidates: int = Field(50, ge=1, le=200, description="Fused candidates LaSR rescores (N).")
-    prefetch: int = Field(50, ge=1, le=1000, description="Dense and lexical candidates fetched before fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant: score = sum 1/(k + rank).")
+    rerank_candidates: int = Field(
+        50, ge=1, le=200, description="Fused candidates LaSR rescores (N).", json_schema_extra=BUNDLE
+    )
+    prefetch: int = Field(
+        50, ge=1, le=1000, description="Dense and lexical candidates fetched before fusion.", json_schema_extra=BUNDLE
+    )
+    rrf_k: int = Field(
+        60, ge=1, description="Reciprocal-rank-fusion constant: score = sum 1/(k + rank).", json_schema_extra=BUNDLE
+    )
 
     # store
     store: Literal["edge", "server", "local"] = Field(
@@ -147,10 +226,18 @@ class Settings(BaseSettings):
         description="edge = Qdrant Edge in-process; server = Qdrant via QDRANT_URL; local = qdrant-client local mode.",
     )
     index_dir: Path = Field(REPO_ROOT / "var" / "index", description="Edge shards / local-mode storage.")
-    qdrant_url: str | None = Field(None, validation_alias=AliasChoices("LIRA_QDRANT_URL", "QDRANT_URL"))
-    qdrant_api_key: str | None = Field(None, validation_alias=AliasChoices("LIRA_QDRANT_API_KEY", "QDRANT_API_KEY"))
+    qdrant_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("LIRA_QDRANT_URL", "QDRANT_URL"),
+        description="Qdrant server (store=server).",
+    )
+    qdrant_api_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("LIRA_QDRANT_API_KEY", "QDRANT_API_KEY"),
+        description="API key of the Qdrant server.",
+    )
     collection: str = Field("products", description="Alias (server) / dataset name (edge) that serves searches.")
-    store_timeout_s: float = Field(5.0, gt=0)
+    store_timeout_s: float = Field(5.0, gt=0, description="Timeout of one store request (server), seconds.")
     keep_versions: int = Field(2, ge=1, description="Index versions kept after a switch (current included).")
 
     # index layout (fixed when a version is built) and dense search parameters; README "Scale"
@@ -171,17 +258,19 @@ class Settings(BaseSettings):
     index_wait_s: float = Field(3600.0, gt=0, description="Server: how long a reindex waits for the HNSW build.")
 
     # service
-    host: str = "127.0.0.1"
-    port: int = Field(8000, validation_alias=AliasChoices("LIRA_PORT", "PORT"))
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8000, validation_alias=AliasChoices("LIRA_PORT", "PORT"), description="Port the API listens on.")
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client IP (uvicorn); '*' = all."
     )
 
     # access and limits
-    api_keys: StrList = Field(default_factory=list, repr=False,
-                              description="Keys that may search and encode (JSON list or comma-separated).")
-    admin_api_keys: StrList = Field(default_factory=list, repr=False,
-                                    description="Keys that may also administer (reindex); none = admin disabled.")
+    api_keys: StrList = Field(
+        default_factory=list, repr=False, description="Keys that may search and encode (JSON list or comma-separated)."
+    )
+    admin_api_keys: StrList = Field(
+        default_factory=list, repr=False, description="Keys that may also administer (reindex); none = admin disabled."
+    )
     require_key_for_search: bool = Field(True, description="With LIRA_API_KEYS set, search/encode/info need a key.")
     rate_limit: str = Field("", description='Per API key, else per client IP, e.g. "120/minute"; empty = off.')
     rate_limit_storage: str = Field("memory://", description="slowapi/limits storage URI (per process by default).")
@@ -197,10 +286,28 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="Copies of each shard across the cluster's peers.")
 
     @model_validator(mode="after")
-    def _lasr_for_the_query_path(self) -> Settings:
-        """The LaSR head trained on the vectors the queries get, unless a head is named."""
-        if self.query_tower == "distilled" and "lasr_checkpoint" not in self.model_fields_set:
-            self.lasr_checkpoint = REPO_ROOT / "model" / "checkpoints" / "lasr.pt"
+    def _from_the_bundle(self) -> Settings:
+        """Bundle settings not set explicitly take the bundle manifest's query path and files; the LaSR head is the
+        bundle's head for the query path the settings give (a head trained on those query vectors)."""
+        manifest = read_manifest(self.model_bundle) or {}
+        given = self.model_fields_set
+        for key, value in manifest.get("query_path", {}).items():
+            if key in QUERY_PATH_KEYS and key not in given:
+                setattr(
+                    self,
+                    key,
+                    TypeAdapter(Any if (a := type(self).model_fields[key].annotation) is None else a).validate_python(
+                        value
+                    ),
+                )
+        root = self.model_bundle
+        if "arca_checkpoint" not in given and manifest.get("encoder", {}).get("file"):
+            self.arca_checkpoint = root / manifest["encoder"]["file"]
+        if "query_tower_checkpoint" not in given and (manifest.get("tower") or {}).get("file"):
+            self.query_tower_checkpoint = root / manifest["tower"]["file"]
+        if "lasr_checkpoint" not in given:
+            head = manifest.get("heads", {}).get(self.query_tower, {}).get("file")
+            self.lasr_checkpoint = root / (head or f"lasr_{self.query_tower}.pt")
         return self
 
     @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
@@ -213,8 +320,10 @@ class Settings(BaseSettings):
     def _long_keys(cls, v: list[str]) -> list[str]:
         short = sum(len(k) < MIN_KEY_CHARS for k in v)
         if short:
-            raise ValueError(f"{short} key(s) shorter than {MIN_KEY_CHARS} characters: use long random keys, "
-                             "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+            raise ValueError(
+                f"{short} key(s) shorter than {MIN_KEY_CHARS} characters: use long random keys, "
+                "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return v
 
     @field_validator("rate_limit")

@@ -22,8 +22,9 @@ EXIT_FAILED = 1
 
 def _parser() -> argparse.ArgumentParser:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     re_ = sub.add_parser(
         "reindex",
@@ -33,10 +34,14 @@ def _parser() -> argparse.ArgumentParser:
         "their vectors from the serving version unless --full is given.",
     )
     re_.add_argument("--catalogue", type=Path, default=settings.catalogue_path, help="products JSONL file")
-    re_.add_argument("--if-stale", action="store_true", help="skip when the serving index was built from the same "
-                     "catalogue with the same model")
-    re_.add_argument("--full", action="store_true", help="re-encode every product instead of reusing the vectors "
-                     "of unchanged ones")
+    re_.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="skip when the serving index was built from the same catalogue with the same model",
+    )
+    re_.add_argument(
+        "--full", action="store_true", help="re-encode every product instead of reusing the vectors of unchanged ones"
+    )
     re_.add_argument("--batch-size", type=int, default=settings.batch_size)
     re_.add_argument("--model", choices=["arca", "base"], default=settings.model)
     re_.add_argument("--json", type=Path, help="also write the summary as JSON here")
@@ -118,8 +123,15 @@ def _run(args: argparse.Namespace, settings, status):
     store = open_store(settings)
     try:
         return reindex(
-            args.catalogue, encoder, store, batch_size=args.batch_size, if_stale=args.if_stale, full=args.full,
-            progress=not args.no_progress, on_batch=status.progress, vocabulary=settings.catalogue_vocabulary,
+            args.catalogue,
+            encoder,
+            store,
+            batch_size=args.batch_size,
+            if_stale=args.if_stale,
+            full=args.full,
+            progress=not args.no_progress,
+            on_batch=status.progress,
+            vocabulary=settings.catalogue_vocabulary,
             term_cache=settings.model_cache_dir / "vocabulary-terms" / f"{encoder.fingerprint}-{query_key}.npz",
         )
     finally:

@@ -52,8 +52,10 @@ class ReindexBusy(RuntimeError):
         self.holder = holder
         pid = holder.get("pid", "unknown")
         started = holder.get("started", "at an unknown time")
-        super().__init__(f"a reindex is already running (pid {pid}, started {started}); wait for it to finish "
-                         "(GET /v1/admin/reindex shows its progress)")
+        super().__init__(
+            f"a reindex is already running (pid {pid}, started {started}); wait for it to finish "
+            "(GET /v1/admin/reindex shows its progress)"
+        )
 
 
 class ReindexLock:
@@ -169,8 +171,14 @@ class StatusWriter:
 
     def __init__(self, path: Path, **info: object) -> None:
         self.path = Path(path)
-        self.status: dict = {"state": "running", "pid": os.getpid(), "started": utc_now(), "finished": None,
-                             "launched_by": os.environ.get(LAUNCHED_BY_ENV, "cli"), **info}
+        self.status: dict = {
+            "state": "running",
+            "pid": os.getpid(),
+            "started": utc_now(),
+            "finished": None,
+            "launched_by": os.environ.get(LAUNCHED_BY_ENV, "cli"),
+            **info,
+        }
         self._last = 0.0
         write_status(self.path, self.status)
 

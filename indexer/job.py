@@ -23,10 +23,10 @@ import numpy as np
 from tqdm import tqdm
 
 from core.catalogue import CatalogueReport, Product, read_catalogue
+from core.lexical import LEXICAL_VERSION, document_vector
 from core.store.base import IndexVersion, StoredPoint, StoreUnavailable, VectorStore
 from indexer.vocabulary import VOCABULARY_VERSION, TermCache, mine_vocabulary, write_vocabulary
 from model.encoder import Encoder
-from model.lexical import LEXICAL_VERSION, document_vector
 
 MAX_ERRORS_PRINTED = 50
 

@@ -12,7 +12,7 @@ each market language's terms to the English listings' terms and category names:
   typed in Roman Urdu, Banglish or romanised Thai finds the native-script titles.
 
 The pairs feed what the hand-written lexicon feeds when it is switched on: the lexical query expansion and the
-dense pull towards the market's names (``model.crosslingual.QueryTranslator``), and the spelling vocabulary
+dense pull towards the market's names (``app.query.expansion.QueryTranslator``), and the spelling vocabulary
 (``model.lexical.Speller``). The vocabulary is stored with the index version it was mined for
 (``VectorStore.write_sidecar``), so a search always uses the vocabulary of the version it reads.
 """
@@ -112,7 +112,7 @@ class CatalogueVocabulary:
     def lookup(self, query: str, added: Iterable[str]) -> list[dict]:
         """The pairs behind a search (for ``explain``): those whose term the query contains as whole words, and
         those whose term or English is one of the terms the search ``added``."""
-        from model.arca.views import fold
+        from core.text import fold
 
         typed = f" {' '.join(fold(query).split())} "
         wanted = {fold(t) for t in added}
@@ -191,7 +191,7 @@ class TermCache:
 
 
 def _words(text: str) -> list[str]:
-    from model.bm25 import tokenize
+    from core.text import tokenize
 
     return [w for w in tokenize(text) if any(c.isalpha() for c in w)]
 
@@ -369,7 +369,7 @@ def mine_vocabulary(
     progress: bool = True,
 ) -> CatalogueVocabulary:
     """The catalogue's vocabulary (module docstring); ``encode`` gives unit query vectors of short texts."""
-    from model.arca.views import romanise
+    from core.text import romanise
 
     t0 = time.perf_counter()
     titles = title_terms(products)
@@ -413,11 +413,11 @@ def mine_vocabulary(
                 rom = romanise(term)
                 if not rom or not rom.strip() or rom == term:
                     continue
-                pair = canonical.get((lang, term))
+                known = canonical.get((lang, term))
                 # the Latin spelling of a term with no English pair points at the native term itself
-                english_name, score = (pair.english, pair.score) if pair else (term, 0.0)
+                english_name, score = (known.english, known.score) if known else (term, 0.0)
                 pairs.append(VocabularyPair(lang, rom.strip(), english_name, score, "romanised"))
-                if pair is None:
+                if known is None:
                     pairs.append(VocabularyPair(lang, term, term, 0.0, "romanised"))
     vocab = CatalogueVocabulary(
         pairs, {lang: len(t.texts) for lang, t in sorted(terms.items())}, time.perf_counter() - t0

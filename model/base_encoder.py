@@ -12,7 +12,7 @@ import os
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar on every start
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -91,9 +91,10 @@ class BaseEncoder:
         self.batch_size = batch_size
         self.max_seq_len = max_seq_len
         self.tokenizer = PreTrainedTokenizerFast.from_pretrained(self.model_dir, local_files_only=True)
-        self.model = BertModel.from_pretrained(
+        loaded: Any = BertModel.from_pretrained(
             self.model_dir, add_pooling_layer=False, attn_implementation="sdpa", dtype=self.dtype, local_files_only=True
-        ).to(self.device)
+        )
+        self.model: Any = loaded.to(self.device)
         self.model.eval()
         self.model.requires_grad_(False)  # frozen by default; the trainer opts parameters back in
         if self.model.config.hidden_size != self.dim:
@@ -214,8 +215,8 @@ class BaseEncoder:
                         pooled = self.trunk.run(*self.pad([ids[i] for i in idx]), kind)
                         out[idx] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
                     else:
-                        pooled = self.embed_tokens_batch(self.collate([ids[i] for i in idx]), kind)
-                        out[idx] = F.normalize(pooled, dim=-1).cpu().numpy()
+                        embedded = self.embed_tokens_batch(self.collate([ids[i] for i in idx]), kind)
+                        out[idx] = F.normalize(embedded, dim=-1).cpu().numpy()
                     if bar is not None:
                         bar.update(len(idx))
         finally:

@@ -23,6 +23,6 @@ class Encoder(Protocol):
 
 
 def query_precision_signature(trunk: object) -> str:
-    """"int8" when ``trunk`` (an inference runtime, or None for torch) encodes queries with an int8 graph: part of
+    """ "int8" when ``trunk`` (an inference runtime, or None for torch) encodes queries with an int8 graph: part of
     a query cache's key, so vectors of the two precisions never mix."""
     return "int8" if getattr(trunk, "query_precision", "fp32") == "int8" else ""

@@ -95,8 +95,11 @@ def export_trunk(model: nn.Module, path: Path) -> Path:
                 str(tmp),
                 input_names=["input_ids", "attention_mask"],
                 output_names=["pooled"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                              "pooled": {0: "batch"}},
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "pooled": {0: "batch"},
+                },
                 opset_version=OPSET,
                 dynamo=False,
             )
@@ -166,8 +169,15 @@ class OnnxTrunk:
     ``queries_only`` trunk (the query tower's) holds the int8 graph alone: never hand it passages.
     """
 
-    def __init__(self, path: Path, session, threads: int | None = None, query_path: Path | None = None,
-                 query_session=None, precision: Precision | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        session,
+        threads: int | None = None,
+        query_path: Path | None = None,
+        query_session=None,
+        precision: Precision | None = None,
+    ) -> None:
         """Sessions come from ``for_model`` (which builds the cached graphs); ``query_session`` None = queries run
         the fp32 ``session`` too; ``precision`` states the queries' precision where ``session`` is not fp32."""
         self._precision = precision
@@ -179,8 +189,15 @@ class OnnxTrunk:
         self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="onnx") if self.threads > 1 else None
 
     @classmethod
-    def for_model(cls, model: nn.Module, fingerprint: str, cache_dir: Path, threads: int | None = None,
-                  query_precision: Precision = "fp32", queries_only: bool = False) -> OnnxTrunk:
+    def for_model(
+        cls,
+        model: nn.Module,
+        fingerprint: str,
+        cache_dir: Path,
+        threads: int | None = None,
+        query_precision: Precision = "fp32",
+        queries_only: bool = False,
+    ) -> OnnxTrunk:
         """The cached export of ``model`` (keyed by ``fingerprint``), exported now if absent or unreadable; with
         ``query_precision="int8"`` also its cached int8 query graph, quantised now if absent or unreadable.
 
@@ -189,6 +206,7 @@ class OnnxTrunk:
         path = Path(cache_dir) / "onnx" / f"{export_key(fingerprint)}.onnx"
         query_path = path.with_name(f"{path.stem}-{hashlib.sha256(INT8_RECIPE.encode()).hexdigest()[:8]}.onnx")
         if queries_only and query_precision == "int8":
+
             def build() -> None:
                 if not path.is_file():
                     log.info("exporting the encoder trunk to %s (once per model)", path)
@@ -200,8 +218,9 @@ class OnnxTrunk:
         session = cached_session(path, lambda: export_trunk(model, path), "exporting the encoder trunk")
         if query_precision != "int8":
             return cls(path, session, threads)
-        query_session = cached_session(query_path, lambda: quantize_trunk(path, query_path),
-                                        "quantising the query trunk")
+        query_session = cached_session(
+            query_path, lambda: quantize_trunk(path, query_path), "quantising the query trunk"
+        )
         return cls(path, session, threads, query_path, query_session)
 
     @property

@@ -87,7 +87,7 @@ def app_client(settings: Settings, encoder, store) -> Iterator:
     from fastapi.testclient import TestClient
 
     from app.main import create_app
-    from app.services.searcher import Searcher
+    from app.search import Searcher
 
     searcher = _started(Searcher.build(settings, encoder, store))
     try:
@@ -99,7 +99,7 @@ def app_client(settings: Settings, encoder, store) -> Iterator:
 
 @pytest.fixture(scope="session")
 def searcher(indexed_settings, encoder):
-    from app.services.searcher import Searcher
+    from app.search import Searcher
     from core.store import open_store
 
     store = open_store(indexed_settings, read_only=True)
@@ -149,8 +149,10 @@ def write_catalogue_subset(out: Path, per_language: int, queries_per_language: i
                 dst.write(line)
     for split in ("train", "dev", "test"):
         count: dict[str, int] = defaultdict(int)
-        with (CATALOGUE.parent / f"queries.{split}.jsonl").open(encoding="utf-8") as src, \
-                (out / f"queries.{split}.jsonl").open("w", encoding="utf-8") as dst:
+        with (
+            (CATALOGUE.parent / f"queries.{split}.jsonl").open(encoding="utf-8") as src,
+            (out / f"queries.{split}.jsonl").open("w", encoding="utf-8") as dst,
+        ):
             for line in src:
                 q = json.loads(line)
                 relevant = {pid: g for pid, g in q["relevant"].items() if pid in kept}

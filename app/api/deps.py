@@ -11,14 +11,15 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from app.api.errors import ApiError
+from app.search import Searcher
 from app.services.access import HEADER, Caller, KeyRing, caller_of
 from app.services.reindexer import Reindexer
-from app.services.searcher import Searcher
 from core.settings import Settings
 
 # Declared as a security scheme so /docs has an "Authorize" button; the checks below do the work.
-api_key_header = APIKeyHeader(name=HEADER, auto_error=False,
-                              description="An API key from LIRA_API_KEYS (search) or LIRA_ADMIN_API_KEYS (admin).")
+api_key_header = APIKeyHeader(
+    name=HEADER, auto_error=False, description="An API key from LIRA_API_KEYS (search) or LIRA_ADMIN_API_KEYS (admin)."
+)
 _CHALLENGE = {"WWW-Authenticate": f'APIKey header="{HEADER}"'}
 
 
@@ -42,11 +43,13 @@ async def require_search_access(request: Request, _: Annotated[str | None, Secur
     """Search and encode: open when no keys are configured or LIRA_REQUIRE_KEY_FOR_SEARCH=false."""
     caller = caller_of(request)
     if caller.unknown_key:
-        raise ApiError(401, "unknown_api_key", f"the {HEADER} header matches no configured key: check the key",
-                       _CHALLENGE)
+        raise ApiError(
+            401, "unknown_api_key", f"the {HEADER} header matches no configured key: check the key", _CHALLENGE
+        )
     if _keyring(request).search_needs_key and caller.role == "anonymous":
-        raise ApiError(401, "missing_api_key", f"this endpoint needs an API key: send it in the {HEADER} header",
-                       _CHALLENGE)
+        raise ApiError(
+            401, "missing_api_key", f"this endpoint needs an API key: send it in the {HEADER} header", _CHALLENGE
+        )
     return caller
 
 
@@ -56,14 +59,17 @@ async def require_admin_access(request: Request, _: Annotated[str | None, Securi
     if not _keyring(request).admin_enabled:
         raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set LIRA_ADMIN_API_KEYS")
     if caller.unknown_key:
-        raise ApiError(401, "unknown_api_key", f"the {HEADER} header matches no configured key: check the key",
-                       _CHALLENGE)
+        raise ApiError(
+            401, "unknown_api_key", f"the {HEADER} header matches no configured key: check the key", _CHALLENGE
+        )
     if caller.role == "anonymous":
-        raise ApiError(401, "missing_api_key", f"admin endpoints need an admin key in the {HEADER} header",
-                       _CHALLENGE)
+        raise ApiError(401, "missing_api_key", f"admin endpoints need an admin key in the {HEADER} header", _CHALLENGE)
     if caller.role != "admin":
-        raise ApiError(403, "forbidden", f"API key {caller.key_id} may search but not administer: use a key from "
-                       "LIRA_ADMIN_API_KEYS")
+        raise ApiError(
+            403,
+            "forbidden",
+            f"API key {caller.key_id} may search but not administer: use a key from LIRA_ADMIN_API_KEYS",
+        )
     return caller
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.middleware import route_methods
-from app.services.searcher import IndexNotReady
+from app.api.middleware import route_methods
+from app.search import IndexNotReady
 from core.store.base import StoreUnavailable
 
 _HTTP_ERRORS = {
@@ -28,9 +30,10 @@ class ApiError(Exception):
         self.status, self.error, self.message, self.headers = status, error, message, headers
 
 
-def problem(status: int, error: str, message: str, details: list | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": error, "message": message}
+def problem(
+    status: int, error: str, message: str, details: list | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": error, "message": message}
     if details is not None:
         body["details"] = details
     return JSONResponse(body, status_code=status, headers=headers)
@@ -72,8 +75,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
-        return problem(503, "store_unavailable", f"search is temporarily unavailable: {exc}; retry shortly",
-                       headers={"Retry-After": "5"})
+        return problem(
+            503,
+            "store_unavailable",
+            f"search is temporarily unavailable: {exc}; retry shortly",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(IndexNotReady)
     async def _no_index(_: Request, exc: IndexNotReady) -> JSONResponse:

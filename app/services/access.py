@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from starlette.requests import Request
 
@@ -75,7 +76,7 @@ def caller_of(request: Request) -> Caller:
     return caller
 
 
-def caller_from_scope(scope: dict) -> Caller | None:
+def caller_from_scope(scope: MutableMapping[str, Any]) -> Caller | None:
     """For middleware that runs after the app: the caller if anything worked it out."""
     return scope.get("state", {}).get(_STATE_KEY)
 

@@ -17,27 +17,43 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.encoder_seconds = Histogram(
-            "lira_encoder_seconds", "Time to encode one batch of texts.", ["kind"], buckets=_LATENCY_BUCKETS,
+            "lira_encoder_seconds",
+            "Time to encode one batch of texts.",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.encoder_batch_size = Histogram(
-            "lira_encoder_batch_texts", "Texts per encoder batch (query micro-batching).", ["kind"],
-            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry,
+            "lira_encoder_batch_texts",
+            "Texts per encoder batch (query micro-batching).",
+            ["kind"],
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
         )
         self.store_seconds = Histogram(
-            "lira_store_seconds", "Time of one vector-store call.", ["operation", "outcome"],
-            buckets=_LATENCY_BUCKETS, registry=self.registry,
+            "lira_store_seconds",
+            "Time of one vector-store call.",
+            ["operation", "outcome"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.rerank_seconds = Histogram(
-            "lira_rerank_seconds", "Time for LaSR to rescore one candidate list.", buckets=_LATENCY_BUCKETS,
+            "lira_rerank_seconds",
+            "Time for LaSR to rescore one candidate list.",
+            buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.index_version = Info("lira_index", "The index version being served.", registry=self.registry)
         self.index_version.info({"version": "none"})
-        self.index_ready = Gauge("lira_index_ready", "1 when an index built by this model is serving, else 0.",
-                                 registry=self.registry)
-        self.documents = Gauge("lira_documents", "Documents in the serving index per language (refreshed "
-                               "at most every LIRA_METRICS_REFRESH_S).", ["language"], registry=self.registry)
+        self.index_ready = Gauge(
+            "lira_index_ready", "1 when an index built by this model is serving, else 0.", registry=self.registry
+        )
+        self.documents = Gauge(
+            "lira_documents",
+            "Documents in the serving index per language (refreshed at most every LIRA_METRICS_REFRESH_S).",
+            ["language"],
+            registry=self.registry,
+        )
         self._version = "none"
         self.refreshed_at = 0.0
 

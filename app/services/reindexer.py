@@ -83,22 +83,57 @@ class Reindexer:
         lock = ReindexLock(self.paths.lock)
         lock.acquire(launched_by="api", full=full)  # raises ReindexBusy, naming the running one
         try:
-            command = [sys.executable, "-m", "indexer", "reindex", "--catalogue", str(self.settings.catalogue_path),
-                       "--model", self.settings.model, "--no-progress"]
+            command = [
+                sys.executable,
+                "-m",
+                "indexer",
+                "reindex",
+                "--catalogue",
+                str(self.settings.catalogue_path),
+                "--model",
+                self.settings.model,
+                "--no-progress",
+            ]
             if full:
                 command.append("--full")
             env = {**indexer_environment(self.settings), LOCK_FD_ENV: str(lock.fd), LAUNCHED_BY_ENV: "api"}
             # Until the child writes its own status, this one says a run started (and died, if it never does).
-            write_status(self.paths.status, {"state": "running", "pid": None, "started": utc_now(), "finished": None,
-                                             "launched_by": "api", "full": full})
+            write_status(
+                self.paths.status,
+                {
+                    "state": "running",
+                    "pid": None,
+                    "started": utc_now(),
+                    "finished": None,
+                    "launched_by": "api",
+                    "full": full,
+                },
+            )
             with open(self.paths.log, "wb") as log:
-                process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT, pass_fds=(lock.fd,), start_new_session=True)
+                process = subprocess.Popen(
+                    command,
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(lock.fd,),
+                    start_new_session=True,
+                )
             lock.describe(launched_by="api", full=full, pid=process.pid)
         except BaseException as exc:
-            write_status(self.paths.status, {"state": "failed", "pid": None, "started": utc_now(),
-                                             "finished": utc_now(), "launched_by": "api", "full": full,
-                                             "error": f"could not start the indexer: {exc}"})
+            write_status(
+                self.paths.status,
+                {
+                    "state": "failed",
+                    "pid": None,
+                    "started": utc_now(),
+                    "finished": utc_now(),
+                    "launched_by": "api",
+                    "full": full,
+                    "error": f"could not start the indexer: {exc}",
+                },
+            )
             lock.release()
             raise
         lock.close_without_unlock()  # the child holds it now, until it exits (or is killed)
@@ -106,8 +141,12 @@ class Reindexer:
         with self._lock:
             self._children[process.pid] = child
         threading.Thread(target=self._reap, args=(child,), name=f"reindex-{process.pid}", daemon=True).start()
-        return {"pid": process.pid, "full": full, "catalogue": str(self.settings.catalogue_path),
-                "log": str(self.paths.log)}
+        return {
+            "pid": process.pid,
+            "full": full,
+            "catalogue": str(self.settings.catalogue_path),
+            "log": str(self.paths.log),
+        }
 
     def _reap(self, child: _Child) -> None:
         """Wait for the child so it never lingers as a zombie, and keep its exit code for status()."""
@@ -131,8 +170,10 @@ class Reindexer:
             status["state"] = "died"
             code = status.get("exit_code")
             how = f"exit code {code}" if code is not None else "no outcome recorded"
-            status["error"] = (f"the reindex stopped before finishing ({how}; killed?); the previous version is "
-                               "still serving: start it again")
+            status["error"] = (
+                f"the reindex stopped before finishing ({how}; killed?); the previous version is "
+                "still serving: start it again"
+            )
         if status.get("state") in ("failed", "died") and status.get("launched_by") == "api":
             status["log_tail"] = self.log_tail()
         return status

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -111,6 +111,11 @@ DENSE = ""  # the unnamed dense vector
 LEXICAL = "lexical"  # the named sparse vector (BM25 term weights, IDF applied by the engine)
 
 
+def payload_of(point: Any) -> dict[str, Any]:
+    """A stored point's payload (the engines type it optional; every point written here has one)."""
+    return point.payload or {}
+
+
 def stored_vector(raw: object) -> np.ndarray:
     """The unnamed dense vector of a retrieved record; engines return it bare or as ``{"": [...], "lexical": ..}``."""
     if isinstance(raw, dict):
@@ -124,7 +129,6 @@ def validate_sparse(sparse: Sequence[Sparse] | None, n: int) -> Sequence[Sparse]
     if sparse is not None and len(sparse) != n:
         raise ValueError(f"got {n} points but {len(sparse)} sparse vectors: they must match")
     return sparse
-
 
 
 @lru_cache(maxsize=1 << 16)
@@ -148,14 +152,14 @@ FLOAT_FIELDS = ("price",)
 class IndexTuning:
     """How an engine lays out and searches an index version: the same meaning on Edge and on a Qdrant server.
 
-    Build-time (fixed when a version is created, kept in it): ``quantization`` "int8" keeps a scalar-quantised copy
-    of the dense vectors in RAM for the HNSW search (a quarter of the fp32 size), the fp32 originals rescoring the
-    best ``oversampling`` × k; ``vectors_on_disk`` / ``hnsw_on_disk`` / ``payload_on_disk`` memory-map the fp32
-    vectors, the graph and the payloads instead of loading them; ``hnsw_m`` / ``hnsw_ef_construct`` are the graph's
-    edges per node and its build beam, ``full_scan_kb`` the size of a filter's matches (in KB of vectors) under
-which a filtered search scans them instead of walking the graph (HNSW recall falls when most nodes fail the
-filter). Search-time: ``hnsw_ef`` the search beam (None: the engine's default, 128
-    or k), ``rescore`` and ``oversampling``."""
+        Build-time (fixed when a version is created, kept in it): ``quantization`` "int8" keeps a scalar-quantised copy
+        of the dense vectors in RAM for the HNSW search (a quarter of the fp32 size), the fp32 originals rescoring the
+        best ``oversampling`` × k; ``vectors_on_disk`` / ``hnsw_on_disk`` / ``payload_on_disk`` memory-map the fp32
+        vectors, the graph and the payloads instead of loading them; ``hnsw_m`` / ``hnsw_ef_construct`` are the graph's
+        edges per node and its build beam, ``full_scan_kb`` the size of a filter's matches (in KB of vectors) under
+    which a filtered search scans them instead of walking the graph (HNSW recall falls when most nodes fail the
+    filter). Search-time: ``hnsw_ef`` the search beam (None: the engine's default, 128
+        or k), ``rescore`` and ``oversampling``."""
 
     quantization: str = "none"  # "none" | "int8"
     hnsw_m: int = 16

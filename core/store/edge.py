@@ -35,7 +35,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import qdrant_edge as qe
@@ -54,6 +54,7 @@ from core.store.base import (
     StoredPoint,
     StoreUnavailable,
     VectorStore,
+    payload_of,
     point_uuid,
     stored_vector,
     validate_batch,
@@ -88,7 +89,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def edge_filter(filters: Filters | None) -> qe.Filter | None:
     if filters is None or filters.is_empty():
         return None
-    must: list[qe.FieldCondition] = []
+    must: list[Any] = []
     if filters.languages:
         must.append(qe.FieldCondition(key="language", match=qe.MatchAny(list(filters.languages))))
     if filters.category is not None:
@@ -157,8 +158,12 @@ def _load_rows(path: Path, rows: object) -> _RowTable | None:
         ids, languages = data["ids"], data["languages"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not isinstance(rows, int) or not isinstance(ids, list) or not isinstance(languages, list) \
-            or not len(ids) == len(languages) == rows:
+    if (
+        not isinstance(rows, int)
+        or not isinstance(ids, list)
+        or not isinstance(languages, list)
+        or not len(ids) == len(languages) == rows
+    ):
         return None
     return _RowTable(ids, languages, {point_uuid(pid): row for row, pid in enumerate(ids)})
 
@@ -245,11 +250,16 @@ class EdgeStore(VectorStore):
             else None
         )
         config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
-                                        memory=qe.Memory.Cold if t.vectors_on_disk else None),
+            vectors=qe.EdgeVectorParams(
+                size=dim, distance=qe.Distance.Cosine, memory=qe.Memory.Cold if t.vectors_on_disk else None
+            ),
             sparse_vectors={LEXICAL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            hnsw_config=qe.HnswIndexConfig(t.hnsw_m, t.hnsw_ef_construct, full_scan_threshold=t.full_scan_kb,
-                                           memory=qe.Memory.Cold if t.hnsw_on_disk else None),
+            hnsw_config=qe.HnswIndexConfig(
+                t.hnsw_m,
+                t.hnsw_ef_construct,
+                full_scan_threshold=t.full_scan_kb,
+                memory=qe.Memory.Cold if t.hnsw_on_disk else None,
+            ),
             quantization_config=quantization,
             payload_memory=qe.Memory.Cold if t.payload_on_disk else qe.Memory.Cached,
             optimizers=optimizers,
@@ -334,8 +344,10 @@ class EdgeStore(VectorStore):
     def activate(self, version: IndexVersion) -> None:
         self._check_writable()
         if not self._finished(version):
-            raise ValueError(f"index version {version} is not finalized (no {MARKER} in {self._dir(version)}): "
-                             "finalize() it before activating it")
+            raise ValueError(
+                f"index version {version} is not finalized (no {MARKER} in {self._dir(version)}): "
+                "finalize() it before activating it"
+            )
         _atomic_write(self._pointer, f"{version}\n")
         self._sweep_dropping()
         for old in versions_to_drop(self.list_versions(), version, self._keep, self._finished):
@@ -436,8 +448,9 @@ class EdgeStore(VectorStore):
         try:
             shard = qe.EdgeShard.load(str(path))
         except Exception as exc:  # qdrant_edge raises bare Exception for every engine error
-            raise StoreUnavailable(f"cannot open the shard of index version {version} at {path} ({exc}): "
-                                   "re-run the indexer") from exc
+            raise StoreUnavailable(
+                f"cannot open the shard of index version {version} at {path} ({exc}): re-run the indexer"
+            ) from exc
         dense = _map_dense(path / DENSE_FILE, marker.get("dense_rows"), dim)
         rows = _load_rows(path / ROWS_FILE, marker.get("dense_rows")) if dense is not None else None
         return _Serving(version, shard, dim, dense, rows)
@@ -456,7 +469,7 @@ class EdgeStore(VectorStore):
             with_payload=list(HIT_FIELDS),
             params=_EXACT if exact else self._params,
         )
-        return [_hit(p.payload, p.score) for p in shard.query(request)]
+        return [_hit(payload_of(p), p.score) for p in shard.query(request)]
 
     def _hybrid_query(
         self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
@@ -470,14 +483,19 @@ class EdgeStore(VectorStore):
         if len(sparse):
             lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL)
             stages.append(qe.Prefetch(limit=prefetch, query=lexical_query, filter=flt))
-            lexical = qe.QueryRequest(limit=prefetch, query=lexical_query, filter=flt,
-                                      with_payload=False if rows is not None else ["id"])
+            lexical = qe.QueryRequest(
+                limit=prefetch, query=lexical_query, filter=flt, with_payload=False if rows is not None else ["id"]
+            )
         if rows is not None:  # point ids and scores only: the row table has the rest
             fields: list[str] | bool = False
         else:
             fields = [*HIT_FIELDS, ROW] if table is not None else list(HIT_FIELDS)
         fused = qe.QueryRequest(
-            limit=k, prefetches=stages, query=qe.Fusion.Rrf(k=rrf_k), filter=flt, with_payload=fields,
+            limit=k,
+            prefetches=stages,
+            query=cast(Any, qe.Fusion.Rrf(k=rrf_k)),  # the stub omits Rrf from the union
+            filter=flt,
+            with_payload=fields,
             # the dense vector only (the sparse one would be converted for nothing), and only without the table
             with_vector=False if table is not None else [DENSE],
         )
@@ -485,18 +503,20 @@ class EdgeStore(VectorStore):
         lexical_hits = results[1] if lexical is not None else []
         # every ``.payload`` / ``.vector`` access converts from the engine's Rust objects: read each once
         if rows is not None and table is not None:
-            found = [(rows.by_point[p.id], p.score) for p in results[0]]
+            found = [(rows.by_point[cast(uuid.UUID, p.id)], p.score) for p in results[0]]
             vectors = np.array(table[[row for row, _ in found]]) if found else np.zeros((0, dim), np.float32)
-            hits = [Hit(rows.ids[row], score, {"id": rows.ids[row], "language": rows.languages[row]}, vector=vec)
-                    for (row, score), vec in zip(found, vectors, strict=True)]
-            return hits, [Hit(rows.ids[rows.by_point[p.id]], p.score) for p in lexical_hits]
+            hits = [
+                Hit(rows.ids[row], score, {"id": rows.ids[row], "language": rows.languages[row]}, vector=vec)
+                for (row, score), vec in zip(found, vectors, strict=True)
+            ]
+            return hits, [Hit(rows.ids[rows.by_point[cast(uuid.UUID, p.id)]], p.score) for p in lexical_hits]
         if table is not None:
-            payloads = [(p.payload, p.score) for p in results[0]]
+            payloads = [(payload_of(p), p.score) for p in results[0]]
             at = table[[payload[ROW] for payload, _ in payloads]] if payloads else table[:0]
             hits = [_hit(payload, score, row) for (payload, score), row in zip(payloads, np.array(at), strict=True)]
         else:
-            hits = [_hit(p.payload, p.score, p.vector) for p in results[0]]
-        return hits, [Hit(p.payload["id"], p.score) for p in lexical_hits]
+            hits = [_hit(payload_of(p), p.score, p.vector) for p in results[0]]
+        return hits, [Hit(payload_of(p)["id"], p.score) for p in lexical_hits]
 
     def _display_payloads(self, ids: Sequence[str]) -> dict[str, dict]:
         shard = self._open_serving().shard
@@ -512,10 +532,11 @@ class EdgeStore(VectorStore):
         shard = self._open_serving().shard  # this shard object stays valid to the end even if the pointer moves
         offset = None
         while True:
-            records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=batch, with_payload=list(fields),
-                                                            with_vector=False))
+            records, offset = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=batch, with_payload=list(fields), with_vector=False)
+            )
             for r in records:
-                yield r.payload
+                yield payload_of(r)
             if offset is None:
                 return
 
@@ -525,9 +546,13 @@ class EdgeStore(VectorStore):
             return []
         records = shard.retrieve([point_uuid(pid) for pid in ids], True, True)
         by_id = {r.payload["id"]: r for r in records if r.payload and "id" in r.payload}
-        return [StoredPoint(pid, stored_vector(by_id[pid].vector),
-                            {k: v for k, v in by_id[pid].payload.items() if k != ROW})
-                for pid in dict.fromkeys(ids) if pid in by_id]
+        return [
+            StoredPoint(
+                pid, stored_vector(by_id[pid].vector), {k: v for k, v in payload_of(by_id[pid]).items() if k != ROW}
+            )
+            for pid in dict.fromkeys(ids)
+            if pid in by_id
+        ]
 
     def close(self) -> None:
         for shard, _ in self._writers.values():

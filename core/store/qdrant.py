@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -39,6 +39,7 @@ from core.store.base import (
     StoredPoint,
     StoreUnavailable,
     VectorStore,
+    payload_of,
     point_id,
     stored_vector,
     validate_batch,
@@ -100,8 +101,9 @@ class QdrantStore(VectorStore):
         if keep_versions < 1:
             raise ValueError("keep_versions must be at least 1 (the serving version)")
         if shard_number < 1 or replication_factor < 1:
-            raise ValueError(f"shard_number and replication_factor must be at least 1, got {shard_number} and "
-                             f"{replication_factor}")
+            raise ValueError(
+                f"shard_number and replication_factor must be at least 1, got {shard_number} and {replication_factor}"
+            )
         self._tuning = tuning or IndexTuning()
         self._params = self._tuning.search_params(models.SearchParams, models.QuantizationSearchParams)
         self._index_wait_s = index_wait_s
@@ -172,10 +174,11 @@ class QdrantStore(VectorStore):
         name = self._name(version)
         with self._guard(f"reading version {version}"):
             if not self._client.collection_exists(name):
-                raise ValueError(f"index version {version} does not exist in Qdrant at {self._where}: "
-                                 "create_version() it first")
+                raise ValueError(
+                    f"index version {version} does not exist in Qdrant at {self._where}: create_version() it first"
+                )
             config = self._client.get_collection(name).config
-        return config.params.vectors.size, bool((config.metadata or {}).get(FINALIZED))
+        return cast(models.VectorParams, config.params.vectors).size, bool((config.metadata or {}).get(FINALIZED))
 
     def _finished(self, version: IndexVersion) -> bool:
         return self._version_state(version)[1]
@@ -188,9 +191,10 @@ class QdrantStore(VectorStore):
         name = self._name(version)
         with self._guard(f"creating version {version}"):
             if self._client.collection_exists(name):
-                raise ValueError(f"index version {version} already exists in Qdrant at {self._where}: "
-                                 "create a new version")
-            layout = (
+                raise ValueError(
+                    f"index version {version} already exists in Qdrant at {self._where}: create a new version"
+                )
+            layout: dict[str, Any] = (
                 {"shard_number": self._shard_number, "replication_factor": self._replication_factor}
                 if self._server
                 else {}
@@ -198,14 +202,22 @@ class QdrantStore(VectorStore):
             t = self._tuning
             self._client.create_collection(
                 name,
-                vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE,
-                                                   on_disk=t.vectors_on_disk),
+                vectors_config=models.VectorParams(
+                    size=dim, distance=models.Distance.COSINE, on_disk=t.vectors_on_disk
+                ),
                 sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-                hnsw_config=models.HnswConfigDiff(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct,
-                                                  full_scan_threshold=t.full_scan_kb, on_disk=t.hnsw_on_disk),
+                hnsw_config=models.HnswConfigDiff(
+                    m=t.hnsw_m,
+                    ef_construct=t.hnsw_ef_construct,
+                    full_scan_threshold=t.full_scan_kb,
+                    on_disk=t.hnsw_on_disk,
+                ),
                 quantization_config=(
-                    models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
-                        type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+                    models.ScalarQuantization(
+                        scalar=models.ScalarQuantizationConfig(
+                            type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+                        )
+                    )
                     if t.quantization == "int8"
                     else None
                 ),
@@ -258,8 +270,11 @@ class QdrantStore(VectorStore):
                 if status == models.CollectionStatus.GREEN:
                     break
                 if time.monotonic() > deadline:
-                    print(f"warning: version {version} is still {status.value} after {self._index_wait_s:.0f} s; "
-                          "serving it while the server finishes its HNSW graph", file=sys.stderr)
+                    print(
+                        f"warning: version {version} is still {status.value} after {self._index_wait_s:.0f} s; "
+                        "serving it while the server finishes its HNSW graph",
+                        file=sys.stderr,
+                    )
                     break
                 time.sleep(1.0)
         with self._guard(f"finalizing version {version}"):
@@ -271,8 +286,9 @@ class QdrantStore(VectorStore):
         if self._version_state(version)[1]:
             raise ValueError(f"index version {version} is already finalized: sidecars go with an unfinished version")
         with self._guard(f"writing {name} of version {version}"):
-            self._client.update_collection(self._name(version),
-                                           metadata={SIDECAR_PREFIX + name: json.dumps(data, ensure_ascii=False)})
+            self._client.update_collection(
+                self._name(version), metadata={SIDECAR_PREFIX + name: json.dumps(data, ensure_ascii=False)}
+            )
 
     def read_sidecar(self, version: IndexVersion, name: str) -> dict | None:
         with self._guard(f"reading {name} of version {version}"):
@@ -289,7 +305,7 @@ class QdrantStore(VectorStore):
         )
         # The server rejects deleting an alias that does not exist, so delete only when there is one to replace.
         delete = models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self._alias))
-        ops = [create] if self._alias_target() is None else [delete, create]
+        ops: list[Any] = [create] if self._alias_target() is None else [delete, create]
         with self._guard(f"activating version {version}"):
             self._client.update_collection_aliases(change_aliases_operations=ops)
         for old in versions_to_drop(self.list_versions(), version, self._keep, self._finished):
@@ -350,11 +366,15 @@ class QdrantStore(VectorStore):
         response = self._read(
             "searching",
             lambda: self._client.query_points(
-                self._alias, query=query.tolist(), query_filter=qdrant_filter(filters), search_params=params, limit=k,
+                self._alias,
+                query=query.tolist(),
+                query_filter=qdrant_filter(filters),
+                search_params=params,
+                limit=k,
                 with_payload=list(HIT_FIELDS),
             ),
         )
-        return [Hit(p.payload["id"], p.score, p.payload) for p in response.points]
+        return [Hit(payload["id"], p.score, payload) for payload, p in ((payload_of(p), p) for p in response.points)]
 
     def _hybrid_query(
         self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
@@ -362,21 +382,30 @@ class QdrantStore(VectorStore):
         if query.ndim != 1:
             raise ValueError(f"query vector must be one-dimensional, got shape {query.shape}")
         flt = qdrant_filter(filters)
-        stages = [models.Prefetch(query=query.tolist(), filter=flt, limit=prefetch,
-                                  params=self._params if self._server else None)]
+        stages = [
+            models.Prefetch(
+                query=query.tolist(), filter=flt, limit=prefetch, params=self._params if self._server else None
+            )
+        ]
         requests = []
         if len(sparse):
             lexical_query = _client_sparse(sparse)
             stages.append(models.Prefetch(query=lexical_query, using=LEXICAL, filter=flt, limit=prefetch))
-            requests.append(models.QueryRequest(query=lexical_query, using=LEXICAL, filter=flt, limit=prefetch,
-                                                with_payload=["id"]))
+            requests.append(
+                models.QueryRequest(query=lexical_query, using=LEXICAL, filter=flt, limit=prefetch, with_payload=["id"])
+            )
         fused = models.QueryRequest(
-            prefetch=stages, query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)), filter=flt, limit=k,
-            with_payload=list(HIT_FIELDS), with_vector=[DENSE],
+            prefetch=stages,
+            query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
+            filter=flt,
+            limit=k,
+            with_payload=list(HIT_FIELDS),
+            with_vector=[DENSE],
         )
         responses = self._read("searching", lambda: self._client.query_batch_points(self._alias, [fused, *requests]))
-        hits = [Hit(p.payload["id"], p.score, p.payload, vector=stored_vector(p.vector)) for p in responses[0].points]
-        return hits, [Hit(p.payload["id"], p.score) for p in responses[1].points] if requests else []
+        dense = [(payload_of(p), p) for p in responses[0].points]
+        hits = [Hit(payload["id"], p.score, payload, vector=stored_vector(p.vector)) for payload, p in dense]
+        return hits, [Hit(payload_of(p)["id"], p.score) for p in responses[1].points] if requests else []
 
     def count(self, filters: Filters | None = None) -> int:
         result = self._read(
@@ -387,8 +416,12 @@ class QdrantStore(VectorStore):
     def scan_payloads(self, fields: Sequence[str], batch: int = 1024) -> Iterator[dict]:
         offset = None
         while True:
-            records, offset = self._read("scanning payloads", lambda o=offset: self._client.scroll(
-                self._alias, limit=batch, offset=o, with_payload=list(fields), with_vectors=False))
+            records, offset = self._read(
+                "scanning payloads",
+                lambda o=offset: self._client.scroll(  # type: ignore[misc]
+                    self._alias, limit=batch, offset=o, with_payload=list(fields), with_vectors=False
+                ),
+            )
             for r in records:
                 yield dict(r.payload or {})
             if offset is None:
@@ -406,8 +439,11 @@ class QdrantStore(VectorStore):
             ),
         )
         by_id = {r.payload["id"]: r for r in records if r.payload and "id" in r.payload}
-        return [StoredPoint(pid, stored_vector(by_id[pid].vector), dict(by_id[pid].payload))
-                for pid in dict.fromkeys(ids) if pid in by_id]
+        return [
+            StoredPoint(pid, stored_vector(by_id[pid].vector), dict(payload_of(by_id[pid])))
+            for pid in dict.fromkeys(ids)
+            if pid in by_id
+        ]
 
     def close(self) -> None:
         self._client.close()

@@ -1,5 +1,5 @@
 """Held-out short category phrases (English<TAB>xx) from OpenStreetMap's iD tagging schema, for
-``python -m model.evaluate pairs``.
+``python -m model.evaluation pairs``.
 
 openstreetmap/id-tagging-schema (ISC licence) ships the preset names of map features ("Shoe Store",
 "Electronics Store", "Bakery", "Cafe") translated by people on Transifex, in ``dist/translations/LANG.json``.

@@ -1,4 +1,4 @@
-"""Held-out short-sentence pairs (English<TAB>xx) from tldr-pages, for ``python -m model.evaluate pairs``.
+"""Held-out short-sentence pairs (English<TAB>xx) from tldr-pages, for ``python -m model.evaluation pairs``.
 
 tldr-pages (https://github.com/tldr-pages/tldr, CC BY 4.0) are community-written help pages for command-line
 tools; their translations are written by people, page by page. Each page's examples are one imperative sentence

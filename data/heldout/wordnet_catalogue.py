@@ -1,5 +1,5 @@
 """A real, human-written multilingual product catalogue with graded queries, from open wordnets, for
-``python -m model.evaluate catalogue --catalogue OUT/products.jsonl``.
+``python -m model.evaluation catalogue --catalogue OUT/products.jsonl``.
 
 Nothing in it was written by this project, and no model here was trained, tuned or given vocabulary on it: it uses
 only the ``test`` and ``dev`` product synsets of ``data.heldout.wordnet_nouns`` (same hash split), which
@@ -102,7 +102,7 @@ def read_pwn(data_noun: Path) -> dict[str, Synset]:
                 hyper.append(f"{target}-n")
             elif symbol == "~":
                 hypo.append(f"{target}-n")
-        out[f"{f[0]}-n"] = Synset(f"{f[0]}-n", words, gloss.split("; \"")[0].strip(), hyper, hypo, f[1])
+        out[f"{f[0]}-n"] = Synset(f"{f[0]}-n", words, gloss.split('; "')[0].strip(), hyper, hypo, f[1])
     return out
 
 
@@ -163,8 +163,11 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
     used: set[str] = set()
     for lang in LANGS:
         ids = _order(
-            [s.id for s in synsets.values()
-             if split_of(s.id) in SPLITS and s.native.get(lang) and _is_product(s, synsets)]
+            [
+                s.id
+                for s in synsets.values()
+                if split_of(s.id) in SPLITS and s.native.get(lang) and _is_product(s, synsets)
+            ]
         )
         titles: set[str] = set()
         kept = []
@@ -181,13 +184,30 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
     currency = {lang: spec[0] for lang, spec in CURRENCIES.items()}
     for sid in _order(list(used)):
         s = synsets[sid]
-        products.append({"id": f"en-{sid}", "language": "en", "title": s.english[0], "description": s.gloss,
-                         "category": _category(s, synsets), "price": 0, "currency": currency["en"]})
+        products.append(
+            {
+                "id": f"en-{sid}",
+                "language": "en",
+                "title": s.english[0],
+                "description": s.gloss,
+                "category": _category(s, synsets),
+                "price": 0,
+                "currency": currency["en"],
+            }
+        )
     for lang, ids in chosen.items():
         for sid in ids:
             s = synsets[sid]
-            products.append({"id": f"{lang}-{sid}", "language": lang, "title": s.native[lang][0],
-                             "category": _category(s, synsets), "price": 0, "currency": currency[lang]})
+            products.append(
+                {
+                    "id": f"{lang}-{sid}",
+                    "language": lang,
+                    "title": s.native[lang][0],
+                    "category": _category(s, synsets),
+                    "price": 0,
+                    "currency": currency[lang],
+                }
+            )
 
     # which listings a word names: (language, folded lemma) -> synsets with a listing in that language
     names: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -240,8 +260,15 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
                     if noisy and noisy.casefold() != clean.casefold():
                         made.append((noise, noisy, judged_as))
                 for kind, text, judged_as in made:
-                    rows.append({"id": f"{market}-{split}-{len(rows):05d}", "text": text, "language": market,
-                                 "noise": kind, "relevant": judge(market, sid, judged_as)})
+                    rows.append(
+                        {
+                            "id": f"{market}-{split}-{len(rows):05d}",
+                            "text": text,
+                            "language": market,
+                            "noise": kind,
+                            "relevant": judge(market, sid, judged_as),
+                        }
+                    )
         out.mkdir(parents=True, exist_ok=True)
         with open(out / f"queries.{split}.jsonl", "w", encoding="utf-8") as fh:
             for row in rows:

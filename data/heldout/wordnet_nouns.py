@@ -1,4 +1,4 @@
-"""Held-out product-noun pairs (English<TAB>xx) from open wordnets, for ``python -m model.evaluate pairs``.
+"""Held-out product-noun pairs (English<TAB>xx) from open wordnets, for ``python -m model.evaluation pairs``.
 
 Nothing in the project was trained or tuned on these sources. Sources (licences recorded in SOURCES.json):
 - target-language lemmas: omwn/omw-data (git mirror, commit given by --omw-commit, default HEAD),

@@ -340,7 +340,7 @@ class Lexicon(_Frozen):
             yield from table.values()
 
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """Safe loader that refuses duplicate keys, which plain YAML silently resolves to the last one."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

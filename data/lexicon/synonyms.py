@@ -1,4 +1,4 @@
-"""The hand-written product lexicon as a merchant synonyms file (``model.synonyms`` format), for catalogues it fits.
+"""The hand-written product lexicon as a merchant synonyms file (``app.query.synonyms`` format), for catalogues it fits.
 
     python -m data.lexicon.synonyms --out var/synonyms/lexicon.txt
     LIRA_SYNONYMS_PATH=var/synonyms/lexicon.txt LIRA_TRANSLATE_QUERIES=false python -m app
@@ -20,7 +20,7 @@ from core.settings import LANGUAGES
 
 
 def synonyms_text(entries: list[tuple[str, str, str]]) -> str:
-    """``entries``: (language, term, English) as ``model.arca.data.lexicon_entries`` gives them."""
+    """``entries``: (language, term, English) as ``model.training.arca.data.lexicon_entries`` gives them."""
     english: dict[str, list[str]] = defaultdict(list)
     terms: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     owners: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -43,8 +43,8 @@ def synonyms_text(entries: list[tuple[str, str, str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model.arca.data import lexicon_entries
-    from model.synonyms import Synonyms
+    from app.query.synonyms import Synonyms
+    from model.training.arca.data import lexicon_entries
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)

@@ -65,7 +65,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], str]:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ArcaCheckpointError(
-            f"Arca checkpoint {path} not found: train it with `python -m model.train arca` or set LIRA_MODEL=base"
+            f"Arca checkpoint {path} not found: train it with `python -m model.training arca` or set LIRA_MODEL=base"
         ) from None
     except OSError as e:
         raise ArcaCheckpointError(f"Arca checkpoint {path} could not be read: {e}") from e

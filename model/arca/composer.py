@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from core.settings import LANGUAGES
-from model.arca.views import SCRIPTS, VIEW_TYPES, TextViews
+from core.text import SCRIPTS
+from model.arca.views import VIEW_TYPES, TextViews
 
 # view type + script + language (last slot = unknown) + coverage + English share + length; agreement is
 # appended in forward
@@ -59,8 +61,9 @@ class Composer(nn.Module):
     def __init__(self, dim: int = 384, hidden: int = 32) -> None:
         super().__init__()
         self.gate = nn.Sequential(nn.Linear(N_FEATURES, hidden), nn.GELU(), nn.Linear(hidden, 1))
-        nn.init.zeros_(self.gate[-1].weight)  # uniform over the views at init: no view is trusted blindly
-        nn.init.zeros_(self.gate[-1].bias)
+        last = cast(nn.Linear, self.gate[-1])
+        nn.init.zeros_(last.weight)  # uniform over the views at init: no view is trusted blindly
+        nn.init.zeros_(last.bias)
         # a learned per-view-type prior added to the gate's logits; it starts in favour of the raw text (weight
         # ~0.5 among four views): the other views are cheap approximations and must earn their weight, which
         # keeps long native-script sentences (where gloss/romanisation lose information) near the base
@@ -120,7 +123,7 @@ class Composer(nn.Module):
         return (a.T @ a - torch.eye(a.shape[0], device=a.device, dtype=a.dtype)).pow(2).sum()
 
 
-def views_to_keep(bounds: Sequence[float], below: float) -> list[int]:
+def views_to_keep(bounds: Sequence[float] | np.ndarray, below: float) -> list[int]:
     """Positions of the views whose weight bound (``weight_bounds``) reaches ``below``; the view with the highest
     bound when none does."""
     keep = [v for v, bound in enumerate(bounds) if bound >= below]
@@ -157,8 +160,10 @@ class FrozenComposer:
     def weight_bounds(self, static: np.ndarray) -> np.ndarray:
         """(V,) upper bound of the gate weight of each of one text's views, (V, N_STATIC) features: as
         ``Composer.weight_bounds``."""
-        logits = self.logits(np.repeat(static[:, None, :], len(self._grid), axis=1),
-                             np.broadcast_to(self._grid, (len(static), len(self._grid))))
+        logits = self.logits(
+            np.repeat(static[:, None, :], len(self._grid), axis=1),
+            np.broadcast_to(self._grid, (len(static), len(self._grid))),
+        )
         high, low = logits.max(axis=1), logits.min(axis=1)
         bounds = np.ones(len(static), dtype=np.float32)
         for v in range(len(static)):

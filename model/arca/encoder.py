@@ -7,17 +7,17 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
+from core.text import romaniser_versions, warm_up_romanisers
 from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint, student_sha256
 from model.arca.composer import FrozenComposer, static_features, views_to_keep
 from model.arca.lora import load_lora, merge_lora
 from model.arca.pipeline import ArcaCore, ArcaModelConfig, build_core
 from model.arca.tower import load_tower
-from model.arca.views import romaniser_versions, warm_up_romanisers
 from model.encoder import Kind, query_precision_signature
 
 if TYPE_CHECKING:
@@ -33,8 +33,14 @@ class ArcaEncoder:
 
     dim = 384
 
-    def __init__(self, core: ArcaCore, checkpoint_sha256: str, batch_size: int, query_view_bound: float = 0.0,
-                 student_sha256: str = "") -> None:
+    def __init__(
+        self,
+        core: ArcaCore,
+        checkpoint_sha256: str,
+        batch_size: int,
+        query_view_bound: float = 0.0,
+        student_sha256: str = "",
+    ) -> None:
         self.core = core.eval()
         self.batch_size = batch_size
         # queries skip the views whose gate weight provably stays below this (ArcaCore.prune); passages never do,
@@ -70,7 +76,7 @@ class ArcaEncoder:
         if trained_on != base.fingerprint:
             raise ArcaCheckpointError(
                 f"Arca checkpoint {path} was trained on base {trained_on}, but the installed base is "
-                f"{base.fingerprint}: retrain it (python -m model.train arca) or set LIRA_MODEL=base"
+                f"{base.fingerprint}: retrain it (python -m model.training arca) or set LIRA_MODEL=base"
             )
         try:
             core = build_core(base, ArcaModelConfig.from_dict(payload["config"]), payload["lexicon"])
@@ -99,9 +105,10 @@ class ArcaEncoder:
         self.core.query_trunk = None
         self.core.tower_max_tokens = max_tokens
         self.tower_sha256 = sha
-        layers = len(tower.encoder.layer)
-        self.model_id = f"arca@{self.checkpoint_sha256[:8]} (multilingual-e5-small base; queries: {layers}-layer " \
-                        f"tower@{sha[:8]})"
+        layers = len(cast(Any, tower).encoder.layer)
+        self.model_id = (
+            f"arca@{self.checkpoint_sha256[:8]} (multilingual-e5-small base; queries: {layers}-layer tower@{sha[:8]})"
+        )
 
     def _encode_queries(self, texts: list[str], chunk: int) -> np.ndarray:
         """Queries on the ONNX runtime: what ``ArcaCore.prune`` then ``ArcaCore.forward`` compute (the same
@@ -114,8 +121,12 @@ class ArcaEncoder:
         starts = np.cumsum([0, *(len(tv.texts) for tv in views)])
         lengths = [[len(x) for x in ids[a:b]] for a, b in zip(starts[:-1], starts[1:], strict=True)]
         static = static_features(views, lengths, max(len(tv.texts) for tv in views)).numpy()
-        kept = [views_to_keep(self._frozen.weight_bounds(static[b, : len(tv.texts)]), below)
-                if below > 0 and len(tv.texts) > 1 else list(range(len(tv.texts))) for b, tv in enumerate(views)]
+        kept = [
+            views_to_keep(self._frozen.weight_bounds(static[b, : len(tv.texts)]), below)
+            if below > 0 and len(tv.texts) > 1
+            else list(range(len(tv.texts)))
+            for b, tv in enumerate(views)
+        ]
         rows = [ids[starts[b] + v] for b, keep in enumerate(kept) for v in keep]
         # grouped as ArcaCore.embed_flat groups them (sorted by length, ``chunk`` rows per run): int8 activations
         # are quantised per run, so the same grouping gives the same vectors
@@ -135,9 +146,11 @@ class ArcaEncoder:
     @property
     def query_signature(self) -> str:
         """What besides the fingerprint shapes query vectors (for caches of encoded queries)."""
-        parts = [f"view_bound={self.query_view_bound:g}" if self.query_view_bound > 0 else "",
-                 f"tower={self.tower_sha256[:12]}<={self.core.tower_max_tokens}" if self.tower_sha256 else "",
-                 query_precision_signature(self.core.trunk)]
+        parts = [
+            f"view_bound={self.query_view_bound:g}" if self.query_view_bound > 0 else "",
+            f"tower={self.tower_sha256[:12]}<={self.core.tower_max_tokens}" if self.tower_sha256 else "",
+            query_precision_signature(self.core.trunk),
+        ]
         return ",".join(p for p in parts if p)
 
     def encode(
@@ -161,8 +174,11 @@ class ArcaEncoder:
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), desc="encode", unit="text")
-        fast = kind == "query" and self.core.trunk is not None and (
-            self.core.query_student is None or self.core.query_trunk is not None)
+        fast = (
+            kind == "query"
+            and self.core.trunk is not None
+            and (self.core.query_student is None or self.core.query_trunk is not None)
+        )
         try:
             with torch.inference_mode():
                 for s in range(0, len(order), bs):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,7 +59,7 @@ def adapted_layers(n_layers: int, top: int) -> list[int]:
 
 
 def make_student(
-    base_model: nn.Module,
+    base_model: Any,  # a transformers BertModel (its submodules are typed Tensor | Module)
     top_layers: int,
     rank: int,
     alpha: float,
@@ -121,8 +122,9 @@ def merge_lora(model: nn.Module) -> None:
 def merged_student(base_model: nn.Module, config: dict, state: dict[str, torch.Tensor]) -> nn.Module:
     """The served student of an Arca checkpoint (its ``config`` and ``lora`` entries) over ``base_model``, LoRA
     merged: what the Arca encoder runs, built without the composer or the views."""
-    student = make_student(base_model, config["top_layers"], config["rank"], config["alpha"],
-                           targets=tuple(config["targets"]))
+    student = make_student(
+        base_model, config["top_layers"], config["rank"], config["alpha"], targets=tuple(config["targets"])
+    )
     load_lora(student, state)
     merge_lora(student)
     return student

@@ -38,7 +38,7 @@ class ArcaModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ArcaModelConfig:
         known = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        return cls(**known)  # type: ignore[arg-type]  # checkpoint values, types as written by to_dict
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -67,8 +67,12 @@ class ArcaCore(nn.Module):
         return kind == "query" and self.query_student is not None and tokens <= self.tower_max_tokens
 
     def runner(self, tower: bool) -> tuple[nn.Module, OnnxTrunk | None]:
-        """(torch module, inference runtime or None) of the tower or of the full student."""
-        return (self.query_student, self.query_trunk) if tower else (self.student, self.trunk)
+        """(torch module, inference runtime or None) of the tower (only routed to when there is one) or of the full
+        student."""
+        if tower:
+            assert self.query_student is not None
+            return self.query_student, self.query_trunk
+        return self.student, self.trunk
 
     def routed(self, kind: Kind, rows: Sequence[int], ids: Sequence[Sequence[int]]) -> list[tuple[bool, list[int]]]:
         """``rows`` (positions in ``ids``) cut into runs of the same route, in order: (tower?, rows)."""

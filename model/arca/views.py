@@ -9,203 +9,28 @@ dropped, so clean lowercase English costs one encoder pass.
 
 from __future__ import annotations
 
-import re
-import threading
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-VIEW_TYPES: tuple[str, ...] = ("raw", "norm", "roman", "gloss")
-SCRIPTS: tuple[str, ...] = ("latin", "thai", "arabic", "bengali", "other")
-
-_EXTRA_FOLDS = str.maketrans({"đ": "d", "ð": "d", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ı": "i"})
-_VI_LETTERS = set("ăâđêôơư" + "ạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ")
-_RUN = re.compile(r"([\u0E00-\u0E7F]+|[\u0600-\u06FF\u0750-\u077F\uFB50-\uFDFF\uFE70-\uFEFF]+|[\u0980-\u09FF]+)")
-_SPACES = re.compile(r"\s+")
-_NFKC_SARA_AM = "\u0e4d\u0e32"  # NFKC splits Thai SARA AM; the romaniser and lexicon expect it whole
-TYPO_MIN_LEN = 5  # shorter words have too many one-edit neighbours to correct safely
-
-
-def script_of_char(ch: str) -> str:
-    cp = ord(ch)
-    if 0x0E00 <= cp <= 0x0E7F:
-        return "thai"
-    if 0x0600 <= cp <= 0x06FF or 0x0750 <= cp <= 0x077F or 0xFB50 <= cp <= 0xFDFF or 0xFE70 <= cp <= 0xFEFF:
-        return "arabic"
-    if 0x0980 <= cp <= 0x09FF:
-        return "bengali"
-    if ch.isascii() or unicodedata.name(ch, "").startswith("LATIN"):
-        return "latin"
-    return "other"
-
-
-def script_of(text: str) -> str:
-    """Dominant script among the letters (Latin when there are none, e.g. digits only)."""
-    counts: dict[str, int] = defaultdict(int)
-    for ch in text:
-        if ch.isalpha() or unicodedata.category(ch).startswith("M"):
-            counts[script_of_char(ch)] += 1
-    return max(counts, key=counts.__getitem__) if counts else "latin"
-
-
-def lower(text: str) -> str:
-    """NFKC + casefold with single spaces: what the tokenizer sees anyway, diacritics kept."""
-    text = unicodedata.normalize("NFKC", text).casefold().replace(_NFKC_SARA_AM, "\u0e33")
-    return _SPACES.sub(" ", text).strip()
-
-
-def fold(text: str) -> str:
-    """``lower`` and strip diacritics from Latin letters only (Thai/Bengali vowel signs are letters)."""
-    out: list[str] = []
-    latin_base = False
-    for ch in unicodedata.normalize("NFD", lower(text)):
-        if unicodedata.category(ch) == "Mn":
-            if latin_base:
-                continue
-        else:
-            latin_base = ch.isascii() or script_of_char(ch) == "latin"
-        out.append(ch)
-    return unicodedata.normalize("NFC", "".join(out)).translate(_EXTRA_FOLDS)
-
-
-def guess_language(text: str) -> str | None:
-    """The language when the script gives it away (Thai, Urdu, Bengali, Vietnamese letters); else unknown."""
-    script = script_of(text)
-    if script in ("thai", "arabic", "bengali"):
-        return {"thai": "th", "arabic": "ur", "bengali": "bn"}[script]
-    lowered = text.casefold()
-    return "vi" if any(ch in _VI_LETTERS for ch in lowered) else None
-
-
-class _Romanisers:
-    """Lazily loaded transliterators: uroman takes ~5 s to load its tables, so only pay when needed."""
-
-    _lock = threading.Lock()
-    _uroman = None
-
-    @classmethod
-    def uroman(cls):
-        with cls._lock:
-            if cls._uroman is None:
-                import uroman
-
-                cls._uroman = uroman.Uroman()
-            return cls._uroman
-
-    @staticmethod
-    @lru_cache(maxsize=65536)
-    def thai(run: str) -> str:
-        from pythainlp.tokenize import word_tokenize
-        from pythainlp.transliterate import romanize
-
-        words = word_tokenize(run, engine="newmm", keep_whitespace=False)
-        return " ".join(romanize(w, engine="royin") for w in words)
-
-    @classmethod
-    @lru_cache(maxsize=65536)
-    def uroman_run(cls, run: str, lcode: str) -> str:
-        return str(cls.uroman().romanize_string(run, lcode=lcode))
-
-
-def warm_up_romanisers() -> None:
-    """Load both romanisers now (service start-up) instead of on the first non-Latin query."""
-    _Romanisers.uroman_run("اردو", "urd")
-    _Romanisers.thai("ไทย")
-
-
-def romaniser_versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {"pythainlp": version("pythainlp"), "uroman": version("uroman")}
-
-
-def romanise(text: str) -> str | None:
-    """Latin transliteration of the Thai / Arabic-script / Bengali runs of ``text``; None when it has none."""
-    parts = _RUN.split(text)
-    if len(parts) == 1:
-        return None
-    out = []
-    for i, part in enumerate(parts):
-        if i % 2 == 0:
-            out.append(part)
-            continue
-        script = script_of_char(part[0])
-        if script == "thai":
-            rom = _Romanisers.thai(part)
-        else:
-            rom = _Romanisers.uroman_run(part, "urd" if script == "arabic" else "ben")
-        out.append(f" {rom} ")
-    # royin leaves the odd unmapped Thai mark behind; the view must be pure Latin
-    return fold("".join(ch for ch in "".join(out) if script_of_char(ch) in ("latin", "other")))
-
-
-def _tokens(text: str) -> list[str]:
-    """Whitespace tokens with punctuation/symbols as separators (combining marks stay inside words)."""
-    cleaned = "".join(" " if unicodedata.category(ch)[0] in "PSZ" and ch not in "-&+" else ch for ch in text)
-    return cleaned.split()
-
-
-def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
-
-
-def _within_one_edit(a: str, b: str) -> bool:
-    """Optimal-string-alignment distance ≤ 1 (one insertion, deletion, substitution or adjacent swap)."""
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (
-            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
-        )
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
-
-
-# Function words that make a Latin text look English; with the lexicon's English words they keep the gloss
-# from "translating" English text through look-alike keys (vi_plain "in" = inch, "do" = red, "be" = kids).
-ENGLISH_STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "best",
-        "buy",
-        "by",
-        "cheap",
-        "do",
-        "for",
-        "from",
-        "good",
-        "has",
-        "have",
-        "in",
-        "is",
-        "it",
-        "new",
-        "of",
-        "on",
-        "or",
-        "sale",
-        "set",
-        "the",
-        "to",
-        "under",
-        "up",
-        "with",
-        "without",
-        "you",
-        "your",
-    }
+from core.text import (
+    ENGLISH_STOPWORDS,
+    SCRIPTS,
+    SPACES,
+    deletions,
+    fold,
+    guess_language,
+    lower,
+    romanise,
+    script_of,
+    split_words,
+    within_one_edit,
 )
+
+VIEW_TYPES: tuple[str, ...] = ("raw", "norm", "roman", "gloss")
+
+TYPO_MIN_LEN = 5  # shorter words have too many one-edit neighbours to correct safely
 
 
 @dataclass(frozen=True)
@@ -231,7 +56,7 @@ class Glosser:
         for lang, term, english in entries:
             en = fold(english)
             if lang == "en":
-                self.english_words.update(_tokens(fold(term)) + _tokens(en))
+                self.english_words.update(split_words(fold(term)) + split_words(en))
                 continue
             exact, plain = lower(term), fold(term)
             if en and plain != en:
@@ -245,12 +70,12 @@ class Glosser:
         self.neighbours: dict[str, set[str]] = defaultdict(set)
         for word in self.vocab:
             if len(word) >= TYPO_MIN_LEN:
-                for variant in _deletions(word) | {word}:
+                for variant in deletions(word) | {word}:
                     self.neighbours[variant].add(word)
 
     def english_share(self, text: str) -> float:
         """Fraction of tokens that are English words: the cheap language-id signal for Latin text."""
-        tokens = _tokens(fold(text))
+        tokens = split_words(fold(text))
         return sum(t in self.english_words for t in tokens) / len(tokens) if tokens else 0.0
 
     def correct(self, word: str) -> str:
@@ -258,9 +83,9 @@ class Glosser:
         if word in self.vocab or word in self.english_words or len(word) < TYPO_MIN_LEN:
             return word
         candidates: set[str] = set()
-        for variant in _deletions(word) | {word}:
+        for variant in deletions(word) | {word}:
             candidates |= self.neighbours.get(variant, set())
-        matches = sorted(c for c in candidates if _within_one_edit(word, c))
+        matches = sorted(c for c in candidates if within_one_edit(word, c))
         return matches[0] if matches else word
 
     @staticmethod
@@ -299,7 +124,7 @@ class Glosser:
 
     def segments(self, text: str, language: str | None = None) -> list[tuple[str, str | None]]:
         """(piece of the lower-cased text, its English term or None), in order."""
-        tokens = _tokens(lower(text))
+        tokens = split_words(lower(text))
         if language == "en":
             return [(t, None) for t in tokens]
         # a text typed without any diacritic may also match plain spellings (after typo correction); one typed
@@ -358,7 +183,7 @@ class ViewBuilder:
         self.build = lru_cache(maxsize=cache_size)(self._build)
 
     def _build(self, text: str, language: str | None = None) -> TextViews:
-        raw = _SPACES.sub(" ", text).strip()
+        raw = SPACES.sub(" ", text).strip()
         language = language or guess_language(raw)
         candidates: list[tuple[str, str | None]] = [("raw", raw)]
         norm = fold(raw)

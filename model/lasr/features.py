@@ -53,8 +53,9 @@ class Batch:
     mask: torch.Tensor  # (B, N) bool
 
     @classmethod
-    def collate(cls, lists: Sequence[CandidateList], query_langs: Sequence[str | None], n: int | None = None,
-                rrf_k: int = 60) -> Batch:
+    def collate(
+        cls, lists: Sequence[CandidateList], query_langs: Sequence[str | None], n: int | None = None, rrf_k: int = 60
+    ) -> Batch:
         n = n or max((len(c) for c in lists), default=1) or 1
         b, d = len(lists), (lists[0].query.shape[0] if lists else 384)
         docs = np.zeros((b, n, d), np.float32)
@@ -69,7 +70,9 @@ class Batch:
             mask[i, :m] = True
         return cls(
             torch.from_numpy(np.stack([c.query for c in lists]) if lists else np.zeros((0, d), np.float32)),
-            torch.from_numpy(docs), torch.from_numpy(scalars),
+            torch.from_numpy(docs),
+            torch.from_numpy(scalars),
             torch.tensor([language_index(x) for x in query_langs], dtype=torch.long),
-            torch.from_numpy(doc_lang), torch.from_numpy(mask),
+            torch.from_numpy(doc_lang),
+            torch.from_numpy(mask),
         )

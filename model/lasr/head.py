@@ -12,6 +12,7 @@ like the dense retriever and training only has to learn corrections.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -52,8 +53,9 @@ class LaSR(nn.Module):
             else None
         )
         self.out = nn.Sequential(nn.Linear(cfg.hidden, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, 1))
-        nn.init.zeros_(self.out[-1].weight)
-        nn.init.zeros_(self.out[-1].bias)
+        last = cast(nn.Linear, self.out[-1])
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
         self.dense_weight = nn.Parameter(torch.tensor(20.0))  # cos × 20 ~ the logit scale of a contrastive encoder
 
     def forward(self, b: Batch) -> torch.Tensor:

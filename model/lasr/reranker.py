@@ -19,8 +19,9 @@ class RerankerLoadError(RuntimeError):
 
 
 class Reranker:
-    def __init__(self, model: LaSR, checkpoint_sha256: str, encoder_fingerprint: str, rrf_k: int,
-                 candidates: int) -> None:
+    def __init__(
+        self, model: LaSR, checkpoint_sha256: str, encoder_fingerprint: str, rrf_k: int, candidates: int
+    ) -> None:
         self.model = model.eval()
         self.checkpoint_sha256 = checkpoint_sha256
         self.model_id = f"lasr@{checkpoint_sha256[:8]}"
@@ -42,14 +43,17 @@ class Reranker:
         """Score with ONNX Runtime (half the time of torch's per-op dispatch for one list of 50) from a graph
         exported once into ``cache_dir/onnx``; lists longer than the checkpoint's N still go through torch."""
         path = Path(cache_dir) / "onnx" / f"lasr-{export_key(self.checkpoint_sha256)}-n{self.candidates}.onnx"
-        self._session = cached_session(path, lambda: export_head(self.model, path, self.candidates),
-                                       "exporting the LaSR head")
+        self._session = cached_session(
+            path, lambda: export_head(self.model, path, self.candidates), "exporting the LaSR head"
+        )
 
     @classmethod
     def load(cls, path: Path, encoder_fingerprint: str) -> Reranker:
         if not path.is_file():
-            raise RerankerLoadError(f"LaSR checkpoint {path} not found: train it (python -m model.train lasr) "
-                                    "or turn reranking off (LIRA_RERANK=false)")
+            raise RerankerLoadError(
+                f"LaSR checkpoint {path} not found: train it (python -m model.training lasr) "
+                "or turn reranking off (LIRA_RERANK=false)"
+            )
         raw = path.read_bytes()
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -61,10 +65,15 @@ class Reranker:
         if trained_on != encoder_fingerprint:
             raise RerankerLoadError(
                 f"LaSR checkpoint {path} was trained on encoder {trained_on}, but the serving encoder is "
-                f"{encoder_fingerprint}: retrain it (python -m model.train lasr) or set LIRA_RERANK=false"
+                f"{encoder_fingerprint}: retrain it (python -m model.training lasr) or set LIRA_RERANK=false"
             )
-        return cls(model, hashlib.sha256(raw).hexdigest(), trained_on, int(payload.get("rrf_k", 60)),
-                   int(payload.get("candidates", 50)))
+        return cls(
+            model,
+            hashlib.sha256(raw).hexdigest(),
+            trained_on,
+            int(payload.get("rrf_k", 60)),
+            int(payload.get("candidates", 50)),
+        )
 
     def score(self, candidates: CandidateList, query_language: str | None) -> np.ndarray:
         """(N,) scores, higher is better."""
@@ -105,16 +114,28 @@ def export_head(model: LaSR, path: Path, n: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     dim, scalars = model.cfg.dim, len(SCALARS)
-    example = Batch(torch.zeros(1, dim), torch.zeros(1, n, dim), torch.zeros(1, n, scalars),
-                    torch.zeros(1, dtype=torch.long), torch.zeros(1, n, dtype=torch.long),
-                    torch.ones(1, n, dtype=torch.bool))
+    example = Batch(
+        torch.zeros(1, dim),
+        torch.zeros(1, n, dim),
+        torch.zeros(1, n, scalars),
+        torch.zeros(1, dtype=torch.long),
+        torch.zeros(1, n, dtype=torch.long),
+        torch.ones(1, n, dtype=torch.bool),
+    )
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder-layer kernel has no ONNX form
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(_Inputs(model.eval()), tuple(getattr(example, k) for k in _INPUTS), str(tmp),
-                              input_names=list(_INPUTS), output_names=["scores"], opset_version=17, dynamo=False)
+            torch.onnx.export(
+                _Inputs(model.eval()),
+                tuple(getattr(example, k) for k in _INPUTS),
+                str(tmp),
+                input_names=list(_INPUTS),
+                output_names=["scores"],
+                opset_version=17,
+                dynamo=False,
+            )
         os.replace(tmp, path)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)

@@ -34,8 +34,10 @@ def test_no_keys_configured_means_open_search_and_no_admin(make_client):
     for call in (client.get, client.post):
         r = call("/v1/admin/reindex")
         assert r.status_code == 403
-        assert r.json() == {"error": "admin_disabled",
-                            "message": "admin endpoints are disabled: set LIRA_ADMIN_API_KEYS"}
+        assert r.json() == {
+            "error": "admin_disabled",
+            "message": "admin endpoints are disabled: set LIRA_ADMIN_API_KEYS",
+        }
 
 
 def test_keys_guard_search_and_admin(make_client):
@@ -78,8 +80,9 @@ def test_search_can_stay_open_while_admin_is_keyed(make_client):
 
 
 def test_keys_are_compared_in_constant_time_against_every_key(indexed_settings, monkeypatch):
-    ring = KeyRing(indexed_settings.model_copy(update={"api_keys": [SEARCH_KEY, "k" * 20],
-                                                       "admin_api_keys": [ADMIN_KEY]}))
+    ring = KeyRing(
+        indexed_settings.model_copy(update={"api_keys": [SEARCH_KEY, "k" * 20], "admin_api_keys": [ADMIN_KEY]})
+    )
     calls = []
     real = hmac.compare_digest
     monkeypatch.setattr(hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
@@ -96,8 +99,7 @@ def test_admin_reindex_while_one_runs_is_409(make_client, tmp_path):
         lock.acquire()
         r = client.post("/v1/admin/reindex", headers={"X-API-Key": ADMIN_KEY}, json={"full": True})
         assert r.status_code == 409 and r.json()["error"] == "reindex_running"
-        assert r.json()["message"].startswith(f"a reindex is already running (pid {os.getpid()}, "
-                                              "started ")
+        assert r.json()["message"].startswith(f"a reindex is already running (pid {os.getpid()}, started ")
         status = client.get("/v1/admin/reindex", headers={"X-API-Key": ADMIN_KEY}).json()
         assert status["running"] is True
 
@@ -162,8 +164,14 @@ def test_body_size_limit_before_parsing(make_client):
 
 def test_cors_only_for_configured_origins(make_client):
     client = make_client(cors_origins=["https://shop.example"])
-    pre = client.options("/v1/search", headers={"Origin": "https://shop.example", "Access-Control-Request-Method":
-                                                "POST", "Access-Control-Request-Headers": "x-api-key,content-type"})
+    pre = client.options(
+        "/v1/search",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key,content-type",
+        },
+    )
     assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "https://shop.example"
     other = _search(client, Origin="https://evil.example")
     assert "access-control-allow-origin" not in other.headers
@@ -192,8 +200,10 @@ def test_unexpected_errors_are_json_with_the_request_id(make_client, caplog):
     with caplog.at_level(logging.ERROR, logger="lira.error"):
         r = client.post("/v1/search", json=QUERY, headers={"X-Request-ID": "trace-42"})
     assert r.status_code == 500 and r.headers["X-Request-ID"] == "trace-42"
-    assert r.json() == {"error": "internal_error",
-                        "message": "unexpected server error; report request id trace-42 to the operators"}
+    assert r.json() == {
+        "error": "internal_error",
+        "message": "unexpected server error; report request id trace-42 to the operators",
+    }
     assert "Traceback" not in r.text and any("boom" in (rec.exc_text or "") for rec in caplog.records)
 
 

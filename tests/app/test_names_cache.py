@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from app.services.searcher import names_cache_path
+from app.search import names_cache_path
 from core.settings import Settings
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.middleware import JsonFormatter
 from app.main import create_app
-from app.middleware import JsonFormatter
 from app.services.access import key_id
 from core.settings import LANGUAGES
 from tests.conftest import PER_LANGUAGE, app_client
@@ -92,8 +92,13 @@ def test_one_json_access_line_per_request_without_the_key(indexed_settings, sear
     assert len(records) == 2
     line = json.loads(JsonFormatter().format(records[0]))
     assert {k: line[k] for k in ("method", "path", "status", "request_id", "client", "api_key_id")} == {
-        "method": "POST", "path": "/v1/search", "status": 200, "request_id": "req-7", "client": "testclient",
-        "api_key_id": key_id(KEY)}
+        "method": "POST",
+        "path": "/v1/search",
+        "status": 200,
+        "request_id": "req-7",
+        "client": "testclient",
+        "api_key_id": key_id(KEY),
+    }
     assert line["duration_ms"] > 0 and line["level"] == "info" and line["ts"].endswith("Z")
     assert KEY not in json.dumps(line)
     assert json.loads(JsonFormatter().format(records[1]))["api_key_id"] is None
@@ -108,14 +113,16 @@ class _HungStore:
         def hang(*args, **kwargs):
             time.sleep(1.5)
             raise AssertionError("should have timed out")
+
         hang.__name__ = name
         return hang
 
 
 @pytest.mark.parametrize("path", ["/readyz", "/v1/info", "/v1/admin/reindex", "/metrics", "/v1/search"])
 def test_every_store_path_has_a_time_limit(indexed_settings, searcher, path, tmp_path):
-    settings = indexed_settings.model_copy(update={"store_timeout_s": 0.2, "admin_api_keys": [KEY],
-                                                   "index_dir": tmp_path})
+    settings = indexed_settings.model_copy(
+        update={"store_timeout_s": 0.2, "admin_api_keys": [KEY], "index_dir": tmp_path}
+    )
     with app_client(settings, searcher.encoder, _HungStore()) as c:
         t0 = time.perf_counter()
         if path == "/v1/search":

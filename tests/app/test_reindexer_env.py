@@ -12,9 +12,16 @@ from core.settings import Settings
 def test_the_child_environment_reproduces_every_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("QDRANT_URL", "http://stale:6333")  # the environment's value must not win over the API's
     monkeypatch.setenv("LIRA_HNSW_EF", "999")
-    api = Settings(_env_file=None, qdrant_url="http://qdrant:6333", quantization="int8", hnsw_ef=None,
-                   index_dir=tmp_path / "index", api_keys=["k" * 20, "j" * 20], payload_on_disk=False,
-                   lasr_checkpoint=Path("/models/lasr.pt"))
+    api = Settings(
+        _env_file=None,
+        qdrant_url="http://qdrant:6333",
+        quantization="int8",
+        hnsw_ef=None,
+        index_dir=tmp_path / "index",
+        api_keys=["k" * 20, "j" * 20],
+        payload_on_disk=False,
+        lasr_checkpoint=Path("/models/lasr.pt"),
+    )
     env = indexer_environment(api)
     assert "LIRA_HNSW_EF" not in env, "a setting that is None in the API falls back to the default in the child"
     for name in list(os.environ):

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from model.lasr.candidates import spelled_vector
+from app.retrieval.hybrid import spelled_vector
 from tests.conftest import app_client
 
 
@@ -37,9 +37,14 @@ def test_dense_only_scores_are_cosines(client) -> None:
     assert all(r["dense_score"] == r["score"] and "fused_score" not in r for r in body["results"])
 
 
-@pytest.mark.parametrize(("query", "brand", "model"), [
-    ("JBL 720BT", "JBL", "720BT"), ("Trinx M136", "Trinx", "M136"), ("Epson L121", "Epson", "L121"),
-])
+@pytest.mark.parametrize(
+    ("query", "brand", "model"),
+    [
+        ("JBL 720BT", "JBL", "720BT"),
+        ("Trinx M136", "Trinx", "M136"),
+        ("Epson L121", "Epson", "L121"),
+    ],
+)
 def test_a_typed_model_number_finds_its_product_first(client, query, brand, model) -> None:
     body = _search(client, query=query, k=5)
     top = body["results"][0]
@@ -76,8 +81,7 @@ def test_an_untrained_reranker_orders_the_fused_candidates_by_cosine(indexed_set
     try:
         with app_client(indexed_settings, encoder, store) as client:
             searcher = client.app.state.searcher
-            searcher.reranker = Reranker(LaSR(), hashlib.sha256(b"untrained").hexdigest(), encoder.fingerprint,
-                                         60, 50)
+            searcher.reranker = Reranker(LaSR(), hashlib.sha256(b"untrained").hexdigest(), encoder.fingerprint, 60, 50)
             fused = _search(client, query="nồi cơm điện", k=50, rerank=False, explain=True)["results"]
             body = _search(client, query="nồi cơm điện", k=10, rerank=True, explain=True)
             assert body["reranked"] is True and body["reranker"].startswith("lasr@")

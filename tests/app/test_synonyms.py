@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from model.synonyms import Synonyms
+from app.query.synonyms import Synonyms
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
 HEADERS = {"X-API-Key": ADMIN_KEY}
@@ -54,8 +54,10 @@ def test_bad_synonyms_change_nothing(make_client, tmp_path, restore_synonyms, se
     before = searcher.synonyms
     r = client.put("/v1/admin/synonyms", json={"text": "ok, fine\n[zz]\na, b\n"}, headers=HEADERS)
     assert r.status_code == 422
-    assert r.json() == {"error": "bad_synonyms", "message": "line 2: unknown language 'zz'; expected one of "
-                        "en, vi, th, id, ms, tl, ur, bn, all"}
+    assert r.json() == {
+        "error": "bad_synonyms",
+        "message": "line 2: unknown language 'zz'; expected one of en, vi, th, id, ms, tl, ur, bn, all",
+    }
     assert searcher.synonyms is before and not path.exists()
     assert client.put("/v1/admin/synonyms", json={"text": "a, b"}).status_code == 401  # admin only
 

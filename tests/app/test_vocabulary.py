@@ -9,8 +9,8 @@ import pytest
 
 from core.settings import Settings
 from core.store.edge import EdgeStore
+from core.text import romanise
 from indexer.job import reindex
-from model.arca.views import romanise
 from tests.conftest import app_client
 from tests.indexer.test_vocabulary import catalogue_rows
 
@@ -52,29 +52,3 @@ def test_romanised_thai_finds_the_thai_listing_through_the_vocabulary(new_domain
 def test_without_explain_no_vocabulary_is_listed(new_domain):
     r = new_domain.post("/v1/search", json={"query": "coffee", "k": 3, "languages": ["vi", "en"]})
     assert r.status_code == 200 and r.json()["vocabulary"] is None
-
-
-def test_serving_never_loads_the_hand_written_lexicon(tmp_path):
-    """With the defaults, a started service (its searcher, language detector and query vocabulary) imports no part
-    of the demo's lexicon or of its generator."""
-    import subprocess
-    import sys
-
-    code = f"""
-import sys
-from pathlib import Path
-from core.settings import Settings
-from core.store import open_store
-from model.loader import load_encoder
-from app.main import create_app
-from app.services.searcher import Searcher
-settings = Settings(_env_file=None, store="edge", index_dir=Path({str(tmp_path)!r}))
-searcher = Searcher.build(settings, load_encoder(settings), open_store(settings))
-assert searcher.vocabulary_ready.wait(60)
-searcher.detector.detect("kucing hitam")
-create_app(settings, searcher=searcher)
-print(sorted(m for m in sys.modules if m == "data" or m.startswith(("data.", "model.arca.data"))))
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -11,8 +11,15 @@ from core.catalogue import Product
 def _base(n: int) -> list[Product]:
     languages = ("en", "vi", "th")
     return [
-        Product(id=f"p{i}", language=languages[i % 3], title=f"product {i} shoes", category="Shoes > Boots",
-                price=10.0 + i, currency="USD", attributes={"colour": "black"})
+        Product(
+            id=f"p{i}",
+            language=languages[i % 3],
+            title=f"product {i} shoes",
+            category="Shoes > Boots",
+            price=10.0 + i,
+            currency="USD",
+            attributes={"colour": "black"},
+        )
         for i in range(n)
     ]
 

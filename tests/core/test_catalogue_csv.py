@@ -8,10 +8,25 @@ from pathlib import Path
 from core.catalogue import read_catalogue
 
 ROWS = [
-    {"id": "a1", "language": "vi", "title": "Giày cao gót đen", "category": "Shoes > High Heels", "brand": "Stylo",
-     "price": 21.99, "currency": "VND", "attributes": {"colour": "black", "size": "41"}},
-    {"id": "a2", "language": "th", "title": "รองเท้า, หนัง \"แท้\"", "description": "two\nlines", "category": "Shoes",
-     "price": 5.0, "currency": "THB"},
+    {
+        "id": "a1",
+        "language": "vi",
+        "title": "Giày cao gót đen",
+        "category": "Shoes > High Heels",
+        "brand": "Stylo",
+        "price": 21.99,
+        "currency": "VND",
+        "attributes": {"colour": "black", "size": "41"},
+    },
+    {
+        "id": "a2",
+        "language": "th",
+        "title": 'รองเท้า, หนัง "แท้"',
+        "description": "two\nlines",
+        "category": "Shoes",
+        "price": 5.0,
+        "currency": "THB",
+    },
 ]
 
 
@@ -21,7 +36,7 @@ def test_csv_reads_as_jsonl_does(tmp_path: Path) -> None:
     csv_path = tmp_path / "p.csv"
     csv_path.write_text(
         "\ufeffid,language,title,description,category,brand,price,currency,attributes.colour,attributes.size\r\n"
-        'a1,vi,Giày cao gót đen,,Shoes > High Heels,Stylo,21.99,VND,black,41\r\n'
+        "a1,vi,Giày cao gót đen,,Shoes > High Heels,Stylo,21.99,VND,black,41\r\n"
         'a2,th,"รองเท้า, หนัง ""แท้""","two\nlines",Shoes,,5,THB,,\r\n',
         encoding="utf-8",
     )
@@ -34,14 +49,14 @@ def test_bad_csv_records_are_reported_by_line_and_skipped(tmp_path: Path) -> Non
     path = tmp_path / "p.csv"
     path.write_bytes(
         b"id,language,title,category,price,currency,attributes\n"
-        b"ok1,en,Black boots,Shoes,10,USD,\"{\"\"colour\"\": \"\"black\"\"}\"\n"
+        b'ok1,en,Black boots,Shoes,10,USD,"{""colour"": ""black""}"\n'
         b"bad1,en,Boots,Shoes,cheap,USD,\n"  # line 3: price is not a number
         b"bad2,en,Boots,Shoes,1,USD,,surplus\n"  # line 4: one field too many
         b"bad3,en,\xff\xfeBoots,Shoes,1,USD,\n"  # line 5: not UTF-8
         b"\n"
         b"bad4,en,Boots,Shoes,1,USD,[1]\n"  # line 7: attributes not an object
         b"ok1,en,Boots again,Shoes,1,USD,\n"  # line 8: duplicate id
-        b"bad5,en,\"two\nline title\",Shoes,1\n"  # line 9 (a record over two lines): too few fields
+        b'bad5,en,"two\nline title",Shoes,1\n'  # line 9 (a record over two lines): too few fields
         b"ok2,xx,Boots,Shoes,1,USD,\n"  # line 11: unknown language
         b"ok3,en,Boots,Shoes,1,USD,\n"
     )

@@ -9,8 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
+from core.lexical import document_vector, query_vector
 from core.store.base import Filters, IndexVersion, Sparse, VectorStore
-from model.lexical import document_vector, query_vector
 from tests.core.stores import DIM, ENGINES, make_store
 
 TITLES = [
@@ -42,8 +42,10 @@ def corpus():
     vectors = rng.normal(size=(len(TITLES), DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = [f"h{i:03d}" for i in range(len(TITLES))]
-    payloads = [{"language": lang, "category_prefixes": ["Electronics"], "price": 10.0 + i, "title": t}
-                for i, (lang, t) in enumerate(TITLES)]
+    payloads = [
+        {"language": lang, "category_prefixes": ["Electronics"], "price": 10.0 + i, "title": t}
+        for i, (lang, t) in enumerate(TITLES)
+    ]
     return ids, vectors, payloads, [document_vector(t) for _, t in TITLES]
 
 
@@ -106,8 +108,10 @@ def test_engines_agree_on_hybrid_results(hybrid_stores, corpus, text, languages)
     qv = rng.normal(size=DIM).astype(np.float32)
     qv /= np.linalg.norm(qv)
     filters = Filters(languages=languages) if languages else None
-    results = {e: s.hybrid_search(qv, query_vector(text), 10, filters, prefetch=PREFETCH, rrf_k=RRF_K)
-               for e, s in hybrid_stores.items()}
+    results = {
+        e: s.hybrid_search(qv, query_vector(text), 10, filters, prefetch=PREFETCH, rrf_k=RRF_K)
+        for e, s in hybrid_stores.items()
+    }
     want = reference(corpus, qv, text, languages)
     for engine, hits in results.items():
         assert len(hits) == min(10, len(want)), engine
@@ -137,10 +141,13 @@ def test_a_typed_model_number_ranks_its_product_first_lexically(hybrid_stores, e
     store = hybrid_stores[engine]
     zero = np.zeros(DIM, dtype=np.float32)
     zero[0] = 1.0  # a dense query that favours nothing in particular
-    for text, want in [("Samsung Galaxy A54", "Samsung Galaxy A54 5G 128GB Black"),
-                       ("iPhone 15", "Apple iPhone 15 128GB Pink")]:
+    for text, want in [
+        ("Samsung Galaxy A54", "Samsung Galaxy A54 5G 128GB Black"),
+        ("iPhone 15", "Apple iPhone 15 128GB Pink"),
+    ]:
         hits = store.with_display_fields(
-            store.hybrid_search(zero, query_vector(text), 5, Filters(languages=("en",)), prefetch=PREFETCH))
+            store.hybrid_search(zero, query_vector(text), 5, Filters(languages=("en",)), prefetch=PREFETCH)
+        )
         lexical = sorted((h for h in hits if h.lexical is not None), key=lambda h: -h.lexical)
         assert lexical[0].payload["title"] == want, [(h.payload["title"], h.lexical) for h in lexical]
 
@@ -148,8 +155,9 @@ def test_a_typed_model_number_ranks_its_product_first_lexically(hybrid_stores, e
 @pytest.mark.parametrize("engine", ENGINES)
 def test_hybrid_with_no_terms_is_the_dense_ranking(hybrid_stores, corpus, engine) -> None:
     qv = corpus[1][3]
-    hits = hybrid_stores[engine].hybrid_search(qv, Sparse(np.empty(0, np.uint32), np.empty(0, np.float32)), 5,
-                                              with_vectors=True)
+    hits = hybrid_stores[engine].hybrid_search(
+        qv, Sparse(np.empty(0, np.uint32), np.empty(0, np.float32)), 5, with_vectors=True
+    )
     assert hits[0].id == corpus[0][3] and hits[0].lexical is None
     assert [h.id for h in hits] == [h.id for h in hybrid_stores[engine].search(qv, 5, exact=True)]
     assert hits[0].vector is not None and hits[0].vector.shape == (DIM,)
@@ -159,8 +167,9 @@ def test_diacritic_free_vietnamese_matches_lexically(hybrid_stores) -> None:
     qv = np.zeros(DIM, dtype=np.float32)
     qv[1] = 1.0
     for store in hybrid_stores.values():
-        hits = store.with_display_fields(store.hybrid_search(qv, query_vector("giay the thao nu"), 3,
-                                                             Filters(languages=("vi",))))
+        hits = store.with_display_fields(
+            store.hybrid_search(qv, query_vector("giay the thao nu"), 3, Filters(languages=("vi",)))
+        )
         best = max((h for h in hits if h.lexical), key=lambda h: h.lexical)
         assert best.payload["title"].startswith("Giày thể thao nữ")
 
@@ -172,8 +181,9 @@ def test_hybrid_hits_carry_the_stored_vectors(hybrid_stores, corpus, engine) -> 
     store = hybrid_stores[engine]
     qv = vectors[3] + 0.3 * vectors[8]
     qv /= np.linalg.norm(qv)
-    hits = store.hybrid_search(qv, query_vector("samsung galaxy a54"), 30, prefetch=PREFETCH, rrf_k=RRF_K,
-                               with_vectors=True)
+    hits = store.hybrid_search(
+        qv, query_vector("samsung galaxy a54"), 30, prefetch=PREFETCH, rrf_k=RRF_K, with_vectors=True
+    )
     assert len(hits) >= 20
     for h in hits:
         assert h.vector is not None and h.vector.dtype == np.float32
@@ -271,7 +281,7 @@ def test_edge_without_a_usable_dense_table_reads_vectors_from_the_engine(tmp_pat
 
 
 def test_spelling_corrections_come_from_the_index_vocabulary(hybrid_stores) -> None:
-    from model.lexical import Speller
+    from app.query.spelling import Speller
 
     spellers = {e: Speller.from_store(s) for e, s in hybrid_stores.items()}
     for speller in spellers.values():
@@ -285,22 +295,25 @@ def test_spelling_corrections_come_from_the_index_vocabulary(hybrid_stores) -> N
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_misspelt_brand_still_matches_lexically(hybrid_stores, engine) -> None:
-    from model.lexical import Speller
+    from app.query.spelling import Speller
 
     store = hybrid_stores[engine]
     speller = Speller.from_store(store)
     qv = np.zeros(DIM, np.float32)
     qv[0] = 1.0  # a dense vector that prefers nothing in particular
     plain = store.hybrid_search(qv, query_vector("adiddas"), 5, prefetch=PREFETCH, rrf_k=RRF_K)
-    fixed = store.with_display_fields(store.hybrid_search(
-        qv, query_vector("adiddas", speller.corrections("adiddas")), 5, prefetch=PREFETCH, rrf_k=RRF_K))
+    fixed = store.with_display_fields(
+        store.hybrid_search(
+            qv, query_vector("adiddas", speller.corrections("adiddas")), 5, prefetch=PREFETCH, rrf_k=RRF_K
+        )
+    )
     assert all(h.lexical is None for h in plain)  # the typo alone matches nothing lexically
     adidas = {h.payload["title"] for h in fixed if h.lexical is not None}
     assert adidas == {"Sepatu Lari Pria Adidas Hitam", "Kasut Sukan Wanita Adidas Putih"}
 
 
 def test_the_dense_side_encodes_the_corrected_query_unless_romanised() -> None:
-    from model.lexical import corrected_text, dense_correction
+    from app.query.spelling import corrected_text, dense_correction
 
     assert corrected_text("Quạt đứng TRẮGN", {"trắgn": "trắng"}) == "Quạt đứng trắng"
     assert corrected_text("desks desk", {"desk": "disk"}) == "desks disk"  # whole words where there are words
@@ -317,7 +330,7 @@ def test_the_dense_side_encodes_the_corrected_query_unless_romanised() -> None:
 
 
 def test_spelled_vector_is_the_unit_mean_direction() -> None:
-    from model.lasr.candidates import spelled_vector
+    from app.retrieval.hybrid import spelled_vector
 
     a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
     assert np.allclose(spelled_vector(a, b), [2**-0.5, 2**-0.5])
@@ -326,8 +339,8 @@ def test_spelled_vector_is_the_unit_mean_direction() -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_english_words_match_market_titles_through_the_lexicon(hybrid_stores, engine) -> None:
-    """"sports shoes" finds the Vietnamese "Giày thể thao…" listing lexically once its vi terms join the query."""
-    from model.crosslingual import default_translator
+    """ "sports shoes" finds the Vietnamese "Giày thể thao…" listing lexically once its vi terms join the query."""
+    from app.query.expansion import default_translator
 
     store = hybrid_stores[engine]
     qv = np.zeros(DIM, np.float32)
@@ -337,8 +350,11 @@ def test_english_words_match_market_titles_through_the_lexicon(hybrid_stores, en
     assert all(h.lexical is None for h in plain)  # no English title says it, no Vietnamese word was typed
     expansions = default_translator().translations(text, market)
     assert expansions
-    expanded = store.with_display_fields(store.hybrid_search(
-        qv, query_vector(text, expansions=expansions), 5, Filters(languages=market), prefetch=PREFETCH))
+    expanded = store.with_display_fields(
+        store.hybrid_search(
+            qv, query_vector(text, expansions=expansions), 5, Filters(languages=market), prefetch=PREFETCH
+        )
+    )
     matched = {h.payload["title"] for h in expanded if h.lexical is not None}
     assert "Giày thể thao nữ Nike Air Zoom size 38" in matched
 
@@ -346,7 +362,9 @@ def test_english_words_match_market_titles_through_the_lexicon(hybrid_stores, en
 def test_a_typo_inside_a_thai_run_is_corrected_whole() -> None:
     """Thai has no spaces: a typo splits PyThaiNLP's segmentation into fragments, so the run between spaces is
     corrected whole, against the runs of the catalogue's titles, and its terms join the lexical query."""
-    from model.lexical import Speller, corrected_text, terms, thai_runs
+    from app.query.spelling import Speller, corrected_text
+    from core.lexical import terms
+    from core.text import thai_runs
 
     titles = ["หุ่นยนต์ดูดฝุ่น Xiaomi สีเทา", "รองเท้าคัชชู หนังแท้ สีดำ", "โทรศัพท์ Samsung Galaxy A54 สีดำ"]
     speller = Speller.from_texts(titles)
@@ -364,7 +382,7 @@ def test_a_typo_inside_a_thai_run_is_corrected_whole() -> None:
 def test_short_words_and_the_lexicon_words_are_corrected() -> None:
     """A 4-letter word with a letter dropped is 3 letters: looked up, but corrected only to an indexed word of 4+
     letters (3-letter targets are too many and too close). Words of the lexicon are known beside the titles' own."""
-    from model.lexical import Speller
+    from app.query.spelling import Speller
 
     titles = ["Áo phông nam Uniqlo trắng", "Tạ tay 5kg đen", "ڈمبل 5 کلو", "ผ้าห่ม สีดำ", "Máy tính bỏ túi Casio"]
     speller = Speller.from_texts(titles)
@@ -384,9 +402,9 @@ def test_training_and_evaluation_lists_get_the_dense_query_the_api_makes() -> No
     """``spell_dense`` (LaSR's lists, the evaluator): a misspelt query's vector is the mean direction with its
     corrected text; a query with English words, searched in its market, is pulled towards the market's names for
     them; each name is encoded once for all queries."""
-    from model.crosslingual import QueryTranslator, with_market_names
-    from model.lasr.candidates import spelled_vector
-    from model.lasr.data import spell_dense
+    from app.query.expansion import QueryTranslator, with_market_names
+    from app.retrieval.hybrid import spelled_vector
+    from model.training.lasr.data import spell_dense
 
     class Recorder:
         def __init__(self) -> None:
@@ -394,11 +412,13 @@ def test_training_and_evaluation_lists_get_the_dense_query_the_api_makes() -> No
 
         def encode(self, texts, kind="query"):
             self.batches.append(list(texts))
-            return np.stack([np.random.default_rng(zlib.crc32(t.encode())).normal(size=8).astype(np.float32)
-                             for t in texts])
+            return np.stack(
+                [np.random.default_rng(zlib.crc32(t.encode())).normal(size=8).astype(np.float32) for t in texts]
+            )
 
-    translator = QueryTranslator([("en", "socks", "socks"), ("vi", "tất", "socks"), ("en", "black", "black"),
-                                  ("vi", "đen", "black")])
+    translator = QueryTranslator(
+        [("en", "socks", "socks"), ("vi", "tất", "socks"), ("en", "black", "black"), ("vi", "đen", "black")]
+    )
     queries = [("tất đen", "vi"), ("socks đen", "vi"), ("black socks", "vi"), ("tât đenn", "vi")]
     enc = Recorder()
     base = enc.encode([q for q, _ in queries])

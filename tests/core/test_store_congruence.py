@@ -423,13 +423,24 @@ def test_server_versions_get_the_configured_index_tuning(monkeypatch):
     from qdrant_client import models
 
     monkeypatch.delenv("QDRANT_URL", raising=False)
-    settings = Settings(_env_file=None, qdrant_url="http://127.0.0.1:1", quantization="int8", hnsw_m=32,
-                        hnsw_ef_construct=200, hnsw_ef=256, quantization_oversampling=3.0, vectors_on_disk=True,
-                        payload_on_disk=False)
+    settings = Settings(
+        _env_file=None,
+        qdrant_url="http://127.0.0.1:1",
+        quantization="int8",
+        hnsw_m=32,
+        hnsw_ef_construct=200,
+        hnsw_ef=256,
+        quantization_oversampling=3.0,
+        vectors_on_disk=True,
+        payload_on_disk=False,
+    )
     store, client, created = _created_on_server(settings)
     assert created["vectors_config"].on_disk is True
     assert (created["hnsw_config"].m, created["hnsw_config"].ef_construct, created["hnsw_config"].on_disk) == (
-        32, 200, False)
+        32,
+        200,
+        False,
+    )
     assert created["quantization_config"].scalar.type == models.ScalarType.INT8
     assert created["on_disk_payload"] is False
     store.search(np.ones(DIM, np.float32), 5)
@@ -579,7 +590,10 @@ def test_a_killed_indexer_leaves_the_old_version_serving(engine, tmp_path, small
     v2 = IndexVersion.new("testmodel", "beef")
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.core.stores", engine, str(tmp_path), str(v2), stage],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     try:
         assert child.stdout.readline().strip() == stage, "the writer died before reaching the stage to kill it in"

@@ -185,18 +185,34 @@ def test_wordnet_catalogue_lists_products_and_judges_by_the_wordnet(tmp_path: Pa
         return f"{synset[:8]} {lexfile} n {len(words):02x} {lemmas} {len(ptrs):03d} {' '.join(ptrs)} | {gloss}"
 
     pwn = tmp_path / "data.noun"
-    pwn.write_text("  header\n" + "\n".join([
-        line(footwear, "06", ["footwear"], [], [shoe], "clothing for the feet"),
-        line(shoe, "06", ["shoe"], [footwear], [sneaker], "footwear shaped to fit the foot"),
-        line(sneaker, "06", ["sneaker", "gym_shoe"], [shoe], [], "a canvas shoe"),
-        line(structure, "06", ["structure"], [], [house], "a thing constructed"),
-        line(house, "06", ["house"], [structure], [], "a dwelling"),
-        line(kettle, "06", ["kettle"], [], [], "a pot"),
-    ]) + "\n", encoding="utf-8")
-    tab = "\n".join([
-        f"{shoe}\tvie:lemma\tgiày", f"{shoe}\tvie:lemma\tgiầy", f"{sneaker}\tvie:lemma\tgiày thể thao",
-        f"{footwear}\tvie:lemma\tgiày dép", f"{house}\tvie:lemma\tnhà", f"{kettle}\tvie:lemma\tấm đun",
-    ]) + "\n"
+    pwn.write_text(
+        "  header\n"
+        + "\n".join(
+            [
+                line(footwear, "06", ["footwear"], [], [shoe], "clothing for the feet"),
+                line(shoe, "06", ["shoe"], [footwear], [sneaker], "footwear shaped to fit the foot"),
+                line(sneaker, "06", ["sneaker", "gym_shoe"], [shoe], [], "a canvas shoe"),
+                line(structure, "06", ["structure"], [], [house], "a thing constructed"),
+                line(house, "06", ["house"], [structure], [], "a dwelling"),
+                line(kettle, "06", ["kettle"], [], [], "a pot"),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    tab = (
+        "\n".join(
+            [
+                f"{shoe}\tvie:lemma\tgiày",
+                f"{shoe}\tvie:lemma\tgiầy",
+                f"{sneaker}\tvie:lemma\tgiày thể thao",
+                f"{footwear}\tvie:lemma\tgiày dép",
+                f"{house}\tvie:lemma\tnhà",
+                f"{kettle}\tvie:lemma\tấm đun",
+            ]
+        )
+        + "\n"
+    )
     files = {f"wns/{name}.tab": "" for names in wordnet_nouns.LANGS.values() for name in names}
     files["wns/wikt/wn-wikt-vie.tab"] = tab
     files["wns/cldr/wn-cldr-vie.tab"] = f"{shoe}\tvie:lemma\tSHOULD NOT BE READ\n"

@@ -19,8 +19,15 @@ import pytest
 from bench.common import ROOT, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Without these, Thai, Bengali and Urdu titles would show as boxes (tofu).
 FONT_FAMILIES = ("Noto Sans Thai", "Noto Sans Bengali", "Noto Nastaliq Urdu")
 ARTIFACTS = ROOT / "artifacts" / "e2e"

@@ -103,12 +103,24 @@ def test_reindex_takes_a_csv_catalogue(encoder, tmp_path, indexed_settings):
     path = tmp_path / "catalogue.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["id", "language", "title", "description", "category", "brand", "price", "currency",
-                         "attributes.colour"])
+        writer.writerow(
+            ["id", "language", "title", "description", "category", "brand", "price", "currency", "attributes.colour"]
+        )
         for i in (1, 2, 3):
             r = _good_row(i)
-            writer.writerow([r["id"], r["language"], r["title"], r["description"], r["category"], r["brand"],
-                             r["price"], r["currency"], "black"])
+            writer.writerow(
+                [
+                    r["id"],
+                    r["language"],
+                    r["title"],
+                    r["description"],
+                    r["category"],
+                    r["brand"],
+                    r["price"],
+                    r["currency"],
+                    "black",
+                ]
+            )
         writer.writerow(["t-4", "id", "Tas", "", "Bags", "", "gratis", "IDR", ""])  # line 5: bad price
     settings = indexed_settings.model_copy(update={"index_dir": tmp_path / "index"})
     store = open_store(settings)

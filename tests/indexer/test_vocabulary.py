@@ -7,12 +7,12 @@ import json
 
 import pytest
 
+from app.query.expansion import build_translator
 from core.catalogue import Product
 from core.store.edge import EdgeStore
+from core.text import romanise
 from indexer.job import reindex
 from indexer.vocabulary import CatalogueVocabulary, VocabularyPair, align, cooccurrence_pairs, serving_vocabulary
-from model.arca.views import romanise
-from model.crosslingual import build_translator
 from tests.indexer.helpers import CountingEncoder
 
 # (English, Vietnamese, Thai, category): everyday products, each in its own leaf category

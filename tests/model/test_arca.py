@@ -12,19 +12,20 @@ import torch
 import yaml
 
 from core.settings import REPO_ROOT
+from core.text import fold, guess_language
 from model.arca.checkpoint import ArcaCheckpointError, load_checkpoint
 from model.arca.composer import Composer, static_features
-from model.arca.data import (
+from model.arca.views import VIEW_TYPES, Glosser, ViewBuilder
+from model.training.arca.data import (
     ForbiddenDataError,
     corpus_dir,
     read_parallel,
     read_train_queries,
     train_queries_path,
 )
-from model.arca.views import VIEW_TYPES, Glosser, ViewBuilder, fold, guess_language
 from tests.model.helpers import config_in
 
-TINY_CONFIG = REPO_ROOT / "model" / "configs" / "arca_tiny.yaml"
+TINY_CONFIG = REPO_ROOT / "model" / "training" / "configs" / "arca_tiny.yaml"
 LEXICON = [  # hand-written so the expectations do not move with the catalogue lexicon
     ("vi", "giày thể thao", "sports shoes"),
     ("vi", "giay the thao", "sports shoes"),
@@ -84,7 +85,7 @@ def test_gloss_maps_plain_vietnamese_and_typos_to_english() -> None:
 
 def test_gloss_with_the_real_lexicon() -> None:
     from data.lexicon import term_pairs
-    from model.arca.data import lexicon_entries
+    from model.training.arca.data import lexicon_entries
 
     english = dict(term_pairs("vi"))["giay the thao"]
     views = ViewBuilder(Glosser(lexicon_entries())).build("giay the thao")
@@ -282,7 +283,7 @@ def test_real_corpora_load_without_devtest(data_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """A real (tiny) training run into a temp dir; returns the run dir (checkpoint at ``arca.pt``)."""
-    from model.arca.trainer import train_arca
+    from model.training.arca.trainer import train_arca
 
     run_dir = tmp_path_factory.mktemp("arca_run")
     train_arca(config_in(TINY_CONFIG, run_dir))
@@ -347,7 +348,7 @@ def test_query_view_pruning_keeps_vectors_close(arca) -> None:
 
 def test_preserve_term_measures_drift_from_the_base() -> None:
     """The preserve term is 1 − cos(arca(x), base(x)): zero when Arca is the base, weighted into the total."""
-    from model.arca.losses import LossWeights, arca_losses
+    from model.training.arca.losses import LossWeights, arca_losses
 
     g = torch.Generator().manual_seed(0)
     pred, targets = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
@@ -401,7 +402,7 @@ def test_missing_or_corrupt_checkpoint_names_the_file(tmp_path: Path, tiny_run: 
 def test_a_real_vocabulary_replaces_the_lexicon_in_training(tmp_path: Path) -> None:
     """With ``data.vocabulary`` set, the term pool and the gloss view come from that file, not the hand lexicon."""
     from core.settings import Settings
-    from model.arca.trainer import DataConfig, gloss_lexicon, load_data
+    from model.training.arca.trainer import DataConfig, gloss_lexicon, load_data
 
     vocab = tmp_path / "vocabulary.tsv"
     vocab.write_text("vi\tcái ô\tumbrella\nbn\tছাতা\tumbrella\nth\tร่ม\tumbrella\nxx\tbad row\n", encoding="utf-8")
@@ -421,7 +422,7 @@ def test_wise_interpolation_scales_only_the_update(tiny_run: Path, tmp_path: Pat
     """λ scales every LoRA B (the update), keeps A and the composer, records λ, and λ = 0 is the base's trunk."""
     from model.arca.lora import load_lora, merge_lora
     from model.arca.pipeline import ArcaModelConfig, build_core
-    from model.arca.wise import interpolate, main
+    from model.training.arca.wise import interpolate, main
 
     payload, _ = load_checkpoint(tiny_run / "arca.pt")
     half = interpolate(payload, 0.5)

@@ -221,5 +221,5 @@ def test_few_and_many_texts_tokenise_alike(base_encoder) -> None:
     texts = ["giày thể thao nam", "รองเท้าวิ่ง", "جوتے مردانہ", "iPhone 15 case", "x " * 300] * 4
     many = base_encoder.token_ids(texts, "query")
     assert len(texts) > SEQUENTIAL_TOKENIZE_MAX
-    few = [ids for i in range(0, len(texts), 4) for ids in base_encoder.token_ids(texts[i:i + 4], "query")]
+    few = [ids for i in range(0, len(texts), 4) for ids in base_encoder.token_ids(texts[i : i + 4], "query")]
     assert few == many and max(map(len, many)) == base_encoder.max_seq_len  # truncation applies on both paths

@@ -3,7 +3,7 @@ English spellings when the English listings are searched too."""
 
 from __future__ import annotations
 
-from model.crosslingual import QueryTranslator, default_translator
+from app.query.expansion import QueryTranslator, default_translator
 
 ENTRIES = [
     ("en", "running shoes", "running shoes"),
@@ -114,7 +114,7 @@ def test_spellings_are_every_term_of_the_lexicon() -> None:
 def test_the_dense_side_gets_the_market_names_of_english_words() -> None:
     import numpy as np
 
-    from model.crosslingual import with_market_names
+    from app.query.expansion import with_market_names
 
     entries = [*ENTRIES, ("vi", "giày thể thao", "running shoes")]
     tr = QueryTranslator(entries, listing_names={("running shoes", "vi"): "giày thể thao"})

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import evaluate
-from model.bm25 import BM25Index, tokenize
-from model.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
+from core.text import tokenize
+from model.evaluation import evaluate
+from model.evaluation.bm25 import BM25Index
+from model.evaluation.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
 
 GRADES = {"a": 3, "b": 2, "c": 1, "z": 0}
 IDEAL = 3 + 2 / math.log2(3) + 1 / math.log2(4)
@@ -214,11 +215,15 @@ Q1_NDCG = 3 / (3 + 2 / math.log2(3))
 def _catalogue(tmp_path: Path) -> Path:
     root = tmp_path / "catalogue"
     root.mkdir()
-    rows = [{"id": i, "language": lang, "title": title, "category": "Fashion > Tops", "price": 10.0,
-             "currency": "USD"} for i, lang, title in PRODUCTS]
+    rows = [
+        {"id": i, "language": lang, "title": title, "category": "Fashion > Tops", "price": 10.0, "currency": "USD"}
+        for i, lang, title in PRODUCTS
+    ]
     (root / "products.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    queries = [{"id": i, "language": lang, "noise": noise, "text": text, "relevant": rel}
-               for i, lang, noise, text, rel in QUERIES]
+    queries = [
+        {"id": i, "language": lang, "noise": noise, "text": text, "relevant": rel}
+        for i, lang, noise, text, rel in QUERIES
+    ]
     unjudged = json.dumps({**queries[0], "id": "q5", "relevant": {"vi1": 0}})
     lines = [json.dumps(q, ensure_ascii=False) for q in queries] + ["{not json", unjudged, json.dumps(queries[1])]
     (root / "queries.test.jsonl").write_text("\n".join(lines) + "\n")
@@ -241,8 +246,9 @@ def test_markets_restrict_candidates_to_language_plus_english(tmp_path: Path) ->
     report = read_catalogue(_catalogue(tmp_path))
     queries = evaluate.read_queries(tmp_path / "catalogue" / "queries.test.jsonl", {p.id for p in report.products})
     encoders = {"arca": HashEncoder("a"), "base": HashEncoder("b")}
-    run = evaluate.CatalogueRun(report.products, queries, encoders,
-                                evaluate.Embedder(tmp_path / "cache", progress=False), report.sha256)
+    run = evaluate.CatalogueRun(
+        report.products, queries, encoders, evaluate.Embedder(tmp_path / "cache", progress=False), report.sha256
+    )
     assert run.rankings("bm25") == [["vi1"], [], ["th2"], ["en1"]]  # vi1 also says "cotton", but is not in th market
     for ranking, query in zip(run.rankings("base"), queries, strict=True):
         allowed = {p.id for p in report.products if p.language in (query.language, "en")}
@@ -254,8 +260,16 @@ def test_catalogue_cli_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(evaluate, "load_encoders", lambda settings: encoders)
     monkeypatch.setattr(evaluate, "CACHE_DIR", tmp_path / "cache")
     out = tmp_path / "out"
-    argv = ["catalogue", "--catalogue", str(_catalogue(tmp_path)), "--out", str(out), "--no-progress",
-            "--systems", "bm25,base,arca"]
+    argv = [
+        "catalogue",
+        "--catalogue",
+        str(_catalogue(tmp_path)),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--systems",
+        "bm25,base,arca",
+    ]
     assert evaluate.main(argv) == 0
 
     results = json.loads((out / "catalogue_test.json").read_text())
@@ -270,8 +284,9 @@ def test_catalogue_cli_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
     assert bm25["vi"]["clean"] == pytest.approx({"ndcg@10": Q1_NDCG, "recall@10": 0.5, "mrr": 1.0}, abs=1e-4)
     assert bm25["vi"]["no_diacritics"] == {"ndcg@10": 0.0, "recall@10": 0.0, "mrr": 0.0}
     assert bm25["th"]["all"] == {"ndcg@10": 1.0, "recall@10": 1.0, "mrr": 1.0}
-    assert bm25["all"]["all"] == pytest.approx({"ndcg@10": (Q1_NDCG + 2) / 4, "recall@10": 0.625, "mrr": 0.75},
-                                               abs=1e-4)
+    assert bm25["all"]["all"] == pytest.approx(
+        {"ndcg@10": (Q1_NDCG + 2) / 4, "recall@10": 0.625, "mrr": 0.75}, abs=1e-4
+    )
 
     markdown = (out / "catalogue_test.md").read_text()
     assert "| language | queries | bm25 | base | arca | Δ arca−base |" in markdown
@@ -285,7 +300,7 @@ def test_catalogue_cli_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
 
 
 def test_rrf_fuse_sums_reciprocal_ranks() -> None:
-    from model.evaluate import rrf_fuse
+    from model.evaluation.evaluate import rrf_fuse
 
     # b: 1/(60+2) + 1/(60+1) beats a: 1/(60+1) + nothing; c and d each appear once, lower
     assert rrf_fuse([["a", "b", "c"], ["b", "d"]], k=60) == ["b", "a", "d", "c"]

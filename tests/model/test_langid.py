@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.langid import LanguageDetector
+from app.query.langid import LanguageDetector
 
 
 @pytest.fixture(scope="module")
@@ -12,18 +12,21 @@ def detector() -> LanguageDetector:
     return LanguageDetector()
 
 
-@pytest.mark.parametrize(("text", "language", "method"), [
-    ("รองเท้าวิ่ง", "th", "script"),
-    ("জুতা ছেলেদের", "bn", "script"),
-    ("جوتے مردانہ", "ur", "script"),
-    ("giày thể thao nữ", "vi", "script"),
-    ("giay the thao nu", "vi", "lingua+lexicon"),  # no diacritics: the lexicon knows the plain spelling
-    ("joote mardana", "ur", "lingua+lexicon"),  # Roman Urdu, which Lingua does not know
-    ("kasut sukan wanita", "ms", "lingua+lexicon"),
-    ("sepatu lari pria", "id", "lingua+lexicon"),
-    ("sapatos na pambabae", "tl", "lingua+lexicon"),
-    ("running shoes for men", "en", "lingua+lexicon"),
-])
+@pytest.mark.parametrize(
+    ("text", "language", "method"),
+    [
+        ("รองเท้าวิ่ง", "th", "script"),
+        ("জুতা ছেলেদের", "bn", "script"),
+        ("جوتے مردانہ", "ur", "script"),
+        ("giày thể thao nữ", "vi", "script"),
+        ("giay the thao nu", "vi", "lingua+lexicon"),  # no diacritics: the lexicon knows the plain spelling
+        ("joote mardana", "ur", "lingua+lexicon"),  # Roman Urdu, which Lingua does not know
+        ("kasut sukan wanita", "ms", "lingua+lexicon"),
+        ("sepatu lari pria", "id", "lingua+lexicon"),
+        ("sapatos na pambabae", "tl", "lingua+lexicon"),
+        ("running shoes for men", "en", "lingua+lexicon"),
+    ],
+)
 def test_detects_the_language(detector, text, language, method) -> None:
     got = detector.detect(text)
     assert (got.language, got.method) == (language, method)

@@ -13,8 +13,8 @@ import yaml
 from model.lasr.candidates import CandidateList
 from model.lasr.features import SCALARS, Batch, scalar_features
 from model.lasr.head import LaSR
-from model.lasr.losses import consistency, hinge, listnet
 from model.lasr.reranker import Reranker, RerankerLoadError
+from model.training.lasr.losses import consistency, hinge, listnet
 from tests.conftest import write_catalogue_subset
 
 
@@ -26,8 +26,15 @@ def _list(n: int = 6, seed: int = 0, lexical_every: int = 2) -> CandidateList:
     docs /= np.linalg.norm(docs, axis=1, keepdims=True)
     dense = docs @ q
     lexical = np.array([float(n - i) if i % lexical_every == 0 else np.nan for i in range(n)], np.float32)
-    return CandidateList(q, [f"p{i}" for i in range(n)], docs, [("vi", "en")[i % 2] for i in range(n)], dense, lexical,
-                         np.linspace(0.03, 0.01, n, dtype=np.float32))
+    return CandidateList(
+        q,
+        [f"p{i}" for i in range(n)],
+        docs,
+        [("vi", "en")[i % 2] for i in range(n)],
+        dense,
+        lexical,
+        np.linspace(0.03, 0.01, n, dtype=np.float32),
+    )
 
 
 def test_scalar_features() -> None:
@@ -67,21 +74,23 @@ def test_gradients_stay_finite_with_padded_lists() -> None:
     scores = model(b)
     gains = torch.tensor([[3.0, 0, 0, 1, 0, 0], [0, 7.0, 0, 0, 0, 0]])
     mask = b.mask & torch.tensor([[True] * 6, [True, True, True, False, False, False]])
-    loss = listnet(scores, gains) + consistency(scores.masked_fill(~mask, 0), scores.detach().masked_fill(~mask, 0)
-                                                * 0.5, mask, 1.0)
+    loss = listnet(scores, gains) + consistency(
+        scores.masked_fill(~mask, 0), scores.detach().masked_fill(~mask, 0) * 0.5, mask, 1.0
+    )
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 @pytest.fixture(scope="module")
 def tiny_lasr(tmp_path_factory, base_encoder) -> tuple[Path, dict]:
-    from model.lasr.trainer import train_lasr
+    from model.training.lasr.trainer import train_lasr
 
     root = tmp_path_factory.mktemp("lasr")
     catalogue = write_catalogue_subset(root / "catalogue", per_language=25, queries_per_language=12)
-    config = yaml.safe_load(Path("model/configs/lasr.yaml").read_text())
-    config.update(catalogue=str(catalogue), output=str(root / "lasr.pt"), run_dir=str(root / "run"),
-                  cache_dir=str(root / "cache"))
+    config = yaml.safe_load(Path("model/training/configs/lasr.yaml").read_text())
+    config.update(
+        catalogue=str(catalogue), output=str(root / "lasr.pt"), run_dir=str(root / "run"), cache_dir=str(root / "cache")
+    )
     config["optim"].update(epochs=3, batch_size=16)
     path = root / "lasr_tiny.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -114,7 +123,7 @@ def test_reranker_refuses_missing_damaged_or_foreign_checkpoints(tiny_lasr, base
 
 
 def test_config_rejects_unknown_keys(tmp_path) -> None:
-    from model.lasr.trainer import LaSRTrainConfig
+    from model.training.lasr.trainer import LaSRTrainConfig
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {epochs: 1, learning_rate: 3}\n")
@@ -128,7 +137,7 @@ def test_onnx_head_scores_like_torch(tmp_path) -> None:
 
     from core.settings import REPO_ROOT
 
-    path = REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt"
+    path = REPO_ROOT / "model" / "bundle" / "lasr.pt"
     fingerprint = torch.load(path, map_location="cpu", weights_only=True)["encoder_fingerprint"]
     on_torch = Reranker.load(path, fingerprint)
     on_onnx = Reranker.load(path, fingerprint)

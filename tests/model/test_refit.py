@@ -13,14 +13,14 @@ import torch
 from core.settings import REPO_ROOT
 from tests.model.helpers import config_in
 
-TINY = REPO_ROOT / "model" / "configs" / "composer_tiny.yaml"
-ARCA = REPO_ROOT / "model" / "checkpoints" / "arca.pt"
-STAGE1 = REPO_ROOT / "model" / "checkpoints" / "arca_stage1.pt"
+TINY = REPO_ROOT / "model" / "training" / "configs" / "composer_tiny.yaml"
+ARCA = REPO_ROOT / "model" / "bundle" / "arca.pt"
+STAGE1 = REPO_ROOT / "model" / "training" / "checkpoints" / "arca_stage1.pt"
 
 
 @pytest.fixture(scope="module")
 def refit(tmp_path_factory) -> Path:
-    from model.arca.refit import train_composer
+    from model.training.arca.refit import train_composer
 
     out = tmp_path_factory.mktemp("refit")
     train_composer(config_in(TINY, out))
@@ -47,7 +47,7 @@ def test_refit_keeps_the_student_and_retrains_the_composer(refit: Path) -> None:
 
 def test_shipped_arca_is_stage_1_without_its_gloss_view() -> None:
     """The served checkpoint is the committed stage 1 (trained on the real vocabulary with the preserve term) with
-    the gloss view dropped (``model.arca.wise --views raw,norm,roman``, chosen on the dev sets: model card,
+    the gloss view dropped (``model.training.arca.wise --views raw,norm,roman``, chosen on the dev sets: model card,
     "Generality"): same student and composer, its provenance names stage 1's file."""
     from model.arca.checkpoint import load_checkpoint
 
@@ -95,7 +95,7 @@ def test_refitted_arca_keeps_the_student(refit: Path, base_encoder) -> None:
 
 def test_compare_bitext_counts_top1_and_margins() -> None:
     """Each language's lines are scored against the same English lines: top-1 and the right-minus-best-wrong margin."""
-    from model.arca.compare import bitext
+    from model.evaluation.compare import bitext
 
     en = np.eye(3, dtype=np.float32)
     good = np.array([[0.9, 0.1, 0.0], [0.0, 0.8, 0.3], [0.2, 0.0, 0.7]], dtype=np.float32)

@@ -1,4 +1,4 @@
-from model.romanised import RomanisedIndex, latin_key, letter_spelling
+from app.query.romanised import RomanisedIndex, latin_key, letter_spelling
 
 
 def test_consonant_keys_agree_across_ways_of_writing_a_word() -> None:

@@ -10,8 +10,14 @@ import torch
 from model.runtime import OnnxTrunk, OnnxUnavailable, resolve_runtime
 
 TEXTS = [
-    "giày thể thao nữ size 38", "รองเท้าวิ่ง Nike สีดำ", "sepatu lari pria", "kasut sukan wanita",
-    "sapatos na pang-takbo", "جوتے مردانہ کالے", "জুতা ছেলেদের কালো", "iPhone 15 case",
+    "giày thể thao nữ size 38",
+    "รองเท้าวิ่ง Nike สีดำ",
+    "sepatu lari pria",
+    "kasut sukan wanita",
+    "sapatos na pang-takbo",
+    "جوتے مردانہ کالے",
+    "জুতা ছেলেদের কালো",
+    "iPhone 15 case",
     "a considerably longer product description that pads the batch so that masks matter " * 3,
 ]
 
@@ -77,7 +83,8 @@ def test_served_queries_are_the_pipeline_vectors(arca_for_runtime, onnx_cache) -
                 if bound:
                     views = arca.core.prune(views, "query", bound)
                 assert bound == 0 or sum(len(v.texts) for v in views) < sum(
-                    len(v.texts) for v in arca.core.build_views(TEXTS))  # the bound really drops views here
+                    len(v.texts) for v in arca.core.build_views(TEXTS)
+                )  # the bound really drops views here
             batch = served.encode(TEXTS, kind="query")
             for text in TEXTS:
                 with torch.inference_mode():
@@ -102,10 +109,10 @@ def test_served_queries_are_the_pipeline_vectors(arca_for_runtime, onnx_cache) -
 @pytest.fixture(scope="module")
 def arca_for_runtime(base_encoder):
     """An Arca encoder with non-trivial (random) LoRA and gate weights, so a merge/export slip would show."""
-    from model.arca.data import lexicon_entries
     from model.arca.encoder import ArcaEncoder
     from model.arca.lora import lora_modules, merge_lora
     from model.arca.pipeline import ArcaModelConfig, build_core
+    from model.training.arca.data import lexicon_entries
 
     torch.manual_seed(0)
     core = build_core(base_encoder, ArcaModelConfig(), lexicon_entries())
@@ -169,7 +176,8 @@ def test_int8_query_graph(base_encoder, onnx_cache) -> None:
     assert torch.allclose(rebuilt(batch, "query"), q8, atol=1e-5)  # rebuilt, the same graph again
 
     # a query tower's trunk keeps no fp32 session (its ~380 MB embedding table once, not twice)
-    lean = OnnxTrunk.for_model(base_encoder.model, base_encoder.fingerprint, onnx_cache, query_precision="int8",
-                               queries_only=True)
+    lean = OnnxTrunk.for_model(
+        base_encoder.model, base_encoder.fingerprint, onnx_cache, query_precision="int8", queries_only=True
+    )
     assert lean.session is lean.query_session and lean.query_precision == "int8"
     assert torch.allclose(lean(batch, "query"), q8, atol=1e-5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.synonyms import Synonyms, SynonymsError
+from app.query.synonyms import Synonyms, SynonymsError
 
 RULES = """
 # a comment
@@ -65,9 +65,12 @@ def test_the_lexicon_exports_as_rules_the_service_reads() -> None:
     from data.lexicon.synonyms import synonyms_text
 
     entries = [
-        ("en", "sneakers", "running shoes"), ("vi", "giày chạy bộ", "running shoes"),
+        ("en", "sneakers", "running shoes"),
+        ("vi", "giày chạy bộ", "running shoes"),
         ("vi", "giay chay bo", "running shoes"),
-        ("vi", "vàng", "yellow"), ("vi", "vàng", "gold"), ("vi", "màu vàng", "yellow"),
+        ("vi", "vàng", "yellow"),
+        ("vi", "vàng", "gold"),
+        ("vi", "màu vàng", "yellow"),
         ("th", "รองเท้าวิ่ง", "running shoes"),
     ]
     syn = Synonyms.parse(synonyms_text(entries))

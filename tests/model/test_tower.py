@@ -11,16 +11,22 @@ import torch
 
 from core.settings import REPO_ROOT, Settings
 
-TINY = REPO_ROOT / "model" / "configs" / "tower_tiny.yaml"
-ARCA = REPO_ROOT / "model" / "checkpoints" / "arca.pt"
-QUERIES = ["giày thể thao nữ", "รองเท้าวิ่ง Nike สีดำ", "sepatu lari pria", "jute kale mardana", "iPhone 15 case",
-           "a long pasted product description, well over twenty tokens, which the tower leaves to the full model"]
+TINY = REPO_ROOT / "model" / "training" / "configs" / "tower_tiny.yaml"
+ARCA = REPO_ROOT / "model" / "bundle" / "arca.pt"
+QUERIES = [
+    "giày thể thao nữ",
+    "รองเท้าวิ่ง Nike สีดำ",
+    "sepatu lari pria",
+    "jute kale mardana",
+    "iPhone 15 case",
+    "a long pasted product description, well over twenty tokens, which the tower leaves to the full model",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> tuple[Path, dict]:
     """The tiny config end to end (bundle + distillation on CPU), into a temporary directory."""
-    from model.arca.tower_data import train_tower
+    from model.training.arca.tower_data import train_tower
 
     out = tmp_path_factory.mktemp("tower")
     summary = train_tower(TINY, output=out / "tower.pt", run_dir=out / "run", bundle=out / "bundle")
@@ -32,14 +38,15 @@ def test_bundle_rebuilds_the_served_student(tiny_run, base_encoder) -> None:
     the full-vocabulary student gives for the same texts: the distillation targets are the served model's."""
     from model.arca.checkpoint import load_checkpoint
     from model.arca.lora import merged_student
-    from model.arca.tower import unit_vectors
-    from model.arca.tower_data import load_bundle
+    from model.training.arca.distil import unit_vectors
+    from model.training.arca.tower_data import load_bundle
 
     out, _ = tiny_run
     bundle = load_bundle(out / "bundle", max_tokens=128)
     payload, _ = load_checkpoint(ARCA)
-    students = [merged_student(model, payload["config"], payload["lora"])
-                for model in (bundle.base, base_encoder.model)]
+    students = [
+        merged_student(model, payload["config"], payload["lora"]) for model in (bundle.base, base_encoder.model)
+    ]
     rows = list(range(min(64, len(bundle.dev))))
     cut = unit_vectors(students[0], bundle.dev, torch.device("cpu"))[rows]
     vocab = np.load(out / "bundle" / "arrays.npz")["vocab"]
@@ -48,8 +55,9 @@ def test_bundle_rebuilds_the_served_student(tiny_run, base_encoder) -> None:
     with torch.inference_mode():
         from model.arca.tower import pooled_unit
 
-        full = pooled_unit(students[1], batch["input_ids"], batch.get("attention_mask",
-                                                                       torch.ones_like(batch["input_ids"])))
+        full = pooled_unit(
+            students[1], batch["input_ids"], batch.get("attention_mask", torch.ones_like(batch["input_ids"]))
+        )
     assert (cut * full).sum(-1).min().item() > 0.9999
 
 
@@ -96,13 +104,19 @@ def test_served_tower_encodes_queries_only(tiny_run, tmp_path) -> None:
     from model.loader import load_encoder
 
     out, _ = tiny_run
-    common = {"_env_file": None, "model_cache_dir": Settings(_env_file=None).model_cache_dir, "query_view_bound": 0.0,
-              "query_precision": "fp32"}
+    common = {
+        "_env_file": None,
+        "model_cache_dir": Settings(_env_file=None).model_cache_dir,
+        "query_view_bound": 0.0,
+        "query_precision": "fp32",
+    }
     full = load_encoder(Settings(**common, runtime="onnx", query_tower="full"))
-    tower_onnx = load_encoder(Settings(**common, runtime="onnx", query_tower="distilled",
-                                       query_tower_checkpoint=out / "tower.pt"))
-    tower_torch = load_encoder(Settings(**common, runtime="torch", query_tower="distilled",
-                                        query_tower_checkpoint=out / "tower.pt"))
+    tower_onnx = load_encoder(
+        Settings(**common, runtime="onnx", query_tower="distilled", query_tower_checkpoint=out / "tower.pt")
+    )
+    tower_torch = load_encoder(
+        Settings(**common, runtime="torch", query_tower="distilled", query_tower_checkpoint=out / "tower.pt")
+    )
     assert "2-layer tower" in tower_onnx.model_id and tower_onnx.fingerprint == full.fingerprint  # same index
     assert "tower=" in tower_onnx.query_signature and "<=20" in tower_onnx.query_signature
     assert "tower=" not in full.query_signature
@@ -123,8 +137,9 @@ def test_served_tower_encodes_queries_only(tiny_run, tmp_path) -> None:
 def test_missing_tower_is_a_clear_load_error(tmp_path) -> None:
     from model.loader import ModelLoadError, load_encoder
 
-    settings = Settings(_env_file=None, query_tower="distilled", query_tower_checkpoint=tmp_path / "none.pt",
-                        runtime="torch")
+    settings = Settings(
+        _env_file=None, query_tower="distilled", query_tower_checkpoint=tmp_path / "none.pt", runtime="torch"
+    )
     with pytest.raises(ModelLoadError, match="LIRA_QUERY_TOWER=full"):
         load_encoder(settings)
 
@@ -134,9 +149,9 @@ def test_lasr_head_follows_the_query_path(monkeypatch) -> None:
     for var in ("LIRA_QUERY_TOWER", "LIRA_LASR_CHECKPOINT"):
         monkeypatch.delenv(var, raising=False)
     assert Settings(_env_file=None).query_tower == "full"  # the tower is opt-in (model card, "Generality")
-    assert Settings(_env_file=None).lasr_checkpoint.name == "lasr_full.pt"
-    assert Settings(_env_file=None, query_tower="distilled").lasr_checkpoint.name == "lasr.pt"
+    assert Settings(_env_file=None).lasr_checkpoint.name == "lasr.pt"
+    assert Settings(_env_file=None, query_tower="distilled").lasr_checkpoint.name == "lasr_distilled.pt"
     assert Settings(_env_file=None, query_tower="full", lasr_checkpoint="mine.pt").lasr_checkpoint == Path("mine.pt")
     monkeypatch.setenv("LIRA_QUERY_TOWER", "distilled")
-    assert Settings(_env_file=None).lasr_checkpoint.name == "lasr.pt"
-    assert (REPO_ROOT / "model" / "checkpoints" / "lasr_full.pt").is_file()  # the default head ships
+    assert Settings(_env_file=None).lasr_checkpoint.name == "lasr_distilled.pt"
+    assert (REPO_ROOT / "model" / "bundle" / "lasr.pt").is_file()  # the default head ships

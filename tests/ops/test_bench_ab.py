@@ -13,7 +13,9 @@ def test_variants_parse() -> None:
     assert parse_variant("on=") == ("on", {})
     assert parse_variant("off=LIRA_SPELL_DENSE=false") == ("off", {"LIRA_SPELL_DENSE": "false"})
     assert parse_variant("fp32=LIRA_QUERY_PRECISION=fp32,LIRA_QUERY_VIEW_BOUND=0.1") == (
-        "fp32", {"LIRA_QUERY_PRECISION": "fp32", "LIRA_QUERY_VIEW_BOUND": "0.1"})
+        "fp32",
+        {"LIRA_QUERY_PRECISION": "fp32", "LIRA_QUERY_VIEW_BOUND": "0.1"},
+    )
     for bad in ("on", "=x", "off=LIRA_SPELL_DENSE", "off=LIRA_X=1,oops"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_variant(bad)

@@ -66,8 +66,13 @@ def ops_server(tmp_path_factory, indexed_settings, subset_catalogue):
     """Its own index copy, admin enabled, reindexing the subset catalogue in small batches."""
     index_dir = tmp_path_factory.mktemp("ops") / "index"
     shutil.copytree(indexed_settings.index_dir, index_dir)
-    env = {"LIRA_INDEX_DIR": str(index_dir), "LIRA_STORE": "edge", "LIRA_ADMIN_API_KEYS": ADMIN_KEY,
-           "LIRA_CATALOGUE_PATH": str(subset_catalogue), "LIRA_BATCH_SIZE": "16"}
+    env = {
+        "LIRA_INDEX_DIR": str(index_dir),
+        "LIRA_STORE": "edge",
+        "LIRA_ADMIN_API_KEYS": ADMIN_KEY,
+        "LIRA_CATALOGUE_PATH": str(subset_catalogue),
+        "LIRA_BATCH_SIZE": "16",
+    }
     with uvicorn_server(env) as url:
         yield url, index_dir
 
@@ -90,9 +95,11 @@ def test_store_gone_mid_traffic_is_503_then_recovers_without_restart(ops_server)
     statuses = {s for s, _ in traffic.results}
     assert statuses <= {200, 503}, [r for r in traffic.results if r[0] not in (200, 503)][:3]
     outage = [body for s, body in traffic.results if s == 503]
-    assert all(b["error"] == "store_unavailable" and "disappeared" in b["message"] and "restore" in b["message"]
-               for b in outage), outage[:2]
-    assert all(s == 200 for s, _ in traffic.results[back_at + 1:]), "recovered: no 503 once the index is back"
+    assert all(
+        b["error"] == "store_unavailable" and "disappeared" in b["message"] and "restore" in b["message"]
+        for b in outage
+    ), outage[:2]
+    assert all(s == 200 for s, _ in traffic.results[back_at + 1 :]), "recovered: no 503 once the index is back"
     assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
 
 
@@ -151,8 +158,13 @@ def test_bad_checkpoint_is_a_one_line_startup_error(tmp_path, damage):
     checkpoint = tmp_path / "arca.pt"
     if damage == "garbage":
         checkpoint.write_bytes(os.urandom(4096))
-    env = {**os.environ, "LIRA_MODEL": "arca", "LIRA_ARCA_CHECKPOINT": str(checkpoint), "LIRA_PORT": str(free_port()),
-           "LIRA_INDEX_DIR": str(tmp_path / "index")}
+    env = {
+        **os.environ,
+        "LIRA_MODEL": "arca",
+        "LIRA_ARCA_CHECKPOINT": str(checkpoint),
+        "LIRA_PORT": str(free_port()),
+        "LIRA_INDEX_DIR": str(tmp_path / "index"),
+    }
     r = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr + r.stdout

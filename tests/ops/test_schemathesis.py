@@ -33,8 +33,12 @@ def app(indexed_settings, searcher, tmp_path_factory):
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 def test_schema_conformance_and_no_server_errors(case, app):
     # positive_data_acceptance is left out: min_price <= max_price is a cross-field rule that JSON Schema cannot
     # state, so a "schema-valid" min 5 / max 1 is rightly answered 422.

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import AdminAccess, ReindexerDep, SearcherDep, SettingsDep
 from app.api.errors import ApiError
-from app.schemas import Problem, ReindexRequest, ReindexStarted, ReindexStatus, SynonymsInfo, SynonymsUpdate
-from app.services.searcher import IndexNotReady
+from app.api.schemas import Problem, ReindexRequest, ReindexStarted, ReindexStatus, SynonymsInfo, SynonymsUpdate
+from app.query.synonyms import Synonyms, SynonymsError
+from app.search import IndexNotReady
 from core.settings import Settings
 from core.store.base import StoreUnavailable
 from indexer.control import ReindexBusy
-from model.synonyms import Synonyms, SynonymsError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
-_AUTH_ERRORS = {401: {"model": Problem, "description": "Missing or unknown API key"},
-                403: {"model": Problem, "description": "Not an admin key, or admin endpoints disabled"}}
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or unknown API key"},
+    403: {"model": Problem, "description": "Not an admin key, or admin endpoints disabled"},
+}
 
 
-@router.post("/reindex", status_code=202, response_model=ReindexStarted,
-             responses={**_AUTH_ERRORS, 400: {"model": Problem, "description": "Body is not readable"},
-                        409: {"model": Problem, "description": "A reindex is already running"},
-                        413: {"model": Problem, "description": "Request body too large"}})
+@router.post(
+    "/reindex",
+    status_code=202,
+    response_model=ReindexStarted,
+    responses={
+        **_AUTH_ERRORS,
+        400: {"model": Problem, "description": "Body is not readable"},
+        409: {"model": Problem, "description": "A reindex is already running"},
+        413: {"model": Problem, "description": "Request body too large"},
+    },
+)
 async def start_reindex(_: AdminAccess, reindexer: ReindexerDep, req: ReindexRequest | None = None) -> JSONResponse:
     """Start ``python -m indexer reindex`` (incremental unless ``full``) in the background; poll the GET for progress.
 
@@ -60,13 +71,20 @@ async def get_synonyms(_: AdminAccess, searcher: SearcherDep, settings: Settings
     return _synonyms_info(searcher.synonyms, settings)
 
 
-@router.put("/synonyms", response_model=SynonymsInfo,
-            responses={**_AUTH_ERRORS, 400: {"model": Problem, "description": "Body is not readable"},
-                       409: {"model": Problem, "description": "LIRA_SYNONYMS_PATH is not set"},
-                       413: {"model": Problem, "description": "Request body too large"},
-                       422: {"model": Problem, "description": "A rule cannot be read (the message names the line)"}})
-async def put_synonyms(_: AdminAccess, body: SynonymsUpdate, searcher: SearcherDep,
-                       settings: SettingsDep) -> SynonymsInfo:
+@router.put(
+    "/synonyms",
+    response_model=SynonymsInfo,
+    responses={
+        **_AUTH_ERRORS,
+        400: {"model": Problem, "description": "Body is not readable"},
+        409: {"model": Problem, "description": "LIRA_SYNONYMS_PATH is not set"},
+        413: {"model": Problem, "description": "Request body too large"},
+        422: {"model": Problem, "description": "A rule cannot be read (the message names the line)"},
+    },
+)
+async def put_synonyms(
+    _: AdminAccess, body: SynonymsUpdate, searcher: SearcherDep, settings: SettingsDep
+) -> SynonymsInfo:
     """Replace every rule. The file is written (atomically, fsynced) before the answer, so acknowledged rules survive
     a restart; the next search uses them. A bad rule changes nothing."""
     if settings.synonyms_path is None:

@@ -12,8 +12,11 @@ from app.api.deps import SearcherDep, SettingsDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+)
 async def metrics(request: Request, searcher: SearcherDep, settings: SettingsDep) -> Response:
     """Prometheus metrics: requests and latency per route and status, encoder and store latency, the serving index
     version and documents per language. Scrape each replica directly; keep it off the public proxy."""

@@ -1,18 +1,25 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from app.api.deps import SearchAccess, SearcherDep
-from app.schemas import EncodeRequest, EncodeResponse, Problem, SearchRequest, SearchResponse
+from app.api.schemas import EncodeRequest, EncodeResponse, Problem, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
-_AUTH = {400: {"model": Problem, "description": "Body is not readable (e.g. not UTF-8)"},
-         401: {"model": Problem, "description": "Missing or unknown API key (when keys are required)"},
-         413: {"model": Problem, "description": "Request body too large"},
-         422: {"model": Problem, "description": "Invalid request"},
-         429: {"model": Problem, "description": "Rate limit exceeded (see Retry-After)"}}
-_ERRORS = {**_AUTH, 503: {"model": Problem, "description": "Store or index unavailable"}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "Body is not readable (e.g. not UTF-8)"},
+    401: {"model": Problem, "description": "Missing or unknown API key (when keys are required)"},
+    413: {"model": Problem, "description": "Request body too large"},
+    422: {"model": Problem, "description": "Invalid request"},
+    429: {"model": Problem, "description": "Rate limit exceeded (see Retry-After)"},
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    503: {"model": Problem, "description": "Store or index unavailable"},
+}
 
 
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS)

@@ -1,0 +1,327 @@
+"""Request and response bodies of the public API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from core.settings import LANGUAGES
+
+MAX_QUERY_CHARS = 512
+MAX_TEXT_CHARS = MAX_QUERY_CHARS * 4
+_NOT_BLANK = r"\S"  # at least one non-whitespace character
+
+# The validators below give the messages; these schemas tell clients (and schemathesis) the same rules up front.
+LanguageList = Annotated[
+    list[str],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "enum": list(LANGUAGES)},
+        }
+    ),
+]
+TextList = Annotated[
+    list[str],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 64,
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": _NOT_BLANK},
+        }
+    ),
+]
+
+
+# Requests are validated strictly, as their schema says: "10" is no integer and false no price.
+_STRICT = ConfigDict(strict=True)
+
+
+class SearchRequest(BaseModel):
+    model_config = _STRICT
+
+    query: str = Field(
+        description="What the shopper typed, any of the supported languages or scripts.",
+        examples=["giày thể thao nam"],
+        json_schema_extra={"minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": _NOT_BLANK},
+    )
+    k: int = Field(10, ge=1, le=100, description="Number of results, 1–100.")
+    languages: LanguageList | None = Field(
+        None, description=f"Only products in these languages ({', '.join(LANGUAGES)})."
+    )
+    category: str | None = Field(None, description='Category path or prefix, e.g. "Fashion" or "Fashion > Shoes".')
+    min_price: float | None = Field(None, ge=0)
+    max_price: float | None = Field(None, ge=0)
+    hybrid: bool | None = Field(
+        None,
+        description="Fuse lexical (BM25) candidates with the dense ones by reciprocal rank fusion. "
+        "Default: the server's LIRA_HYBRID (true).",
+    )
+    rerank: bool | None = Field(
+        None, description="Rescore the top fused candidates with LaSR. Default: the server's LIRA_RERANK (true)."
+    )
+    explain: bool = Field(False, description="Add each result's dense, lexical, fused and rerank scores.")
+    query_language: Annotated[
+        str | None, WithJsonSchema({"anyOf": [{"type": "string", "enum": list(LANGUAGES)}, {"type": "null"}]})
+    ] = Field(None, description="The language the query is typed in, when the client knows it; detected otherwise.")
+
+    @field_validator("query_language")
+    @classmethod
+    def _query_language(cls, v: str | None) -> str | None:
+        if v is not None and v not in LANGUAGES:
+            raise ValueError(f"unknown query_language {v!r}; valid codes: {', '.join(LANGUAGES)}")
+        return v
+
+    @field_validator("query")
+    @classmethod
+    def _query_text(cls, v: str) -> str:
+        if len(v) > MAX_QUERY_CHARS:
+            raise ValueError(f"query is {len(v)} characters; the limit is {MAX_QUERY_CHARS}")
+        v = v.strip()
+        if not v:
+            raise ValueError("query must not be empty")
+        return v
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        if not v:
+            raise ValueError("languages must not be an empty list; omit it to search all languages")
+        unknown = [code for code in v if code not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"unknown language code(s) {', '.join(unknown)}; valid codes: {', '.join(LANGUAGES)}")
+        return list(dict.fromkeys(v))
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        parts = [p.strip() for p in v.split(">")]
+        if any(not p for p in parts):
+            raise ValueError('category must be a path like "Fashion > Shoes" with no empty part')
+        return " > ".join(parts)
+
+    @model_validator(mode="after")
+    def _price_range(self) -> SearchRequest:
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise ValueError(f"min_price ({self.min_price}) must not exceed max_price ({self.max_price})")
+        return self
+
+
+_EXPLAIN_FIELDS = ("dense_score", "lexical_score", "fused_score", "rerank_score")
+
+
+class SearchResult(BaseModel):
+    id: str
+    title: str
+    language: str
+    category: str
+    brand: str
+    price: float
+    currency: str
+    score: float = Field(
+        description="What the results are ordered by: the LaSR score when reranked, else the RRF "
+        "score (hybrid) or the cosine similarity (dense only)."
+    )
+    dense_score: float | None = Field(None, description="explain: cosine similarity with the query.")
+    lexical_score: float | None = Field(
+        None, description="explain: BM25 score (null: not among the lexical candidates)."
+    )
+    fused_score: float | None = Field(None, description="explain: reciprocal-rank-fusion score (hybrid only).")
+    rerank_score: float | None = Field(None, description="explain: LaSR score (reranked only).")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_explain(self, handler):
+        """The explain fields appear only when they carry a value: a plain search stays as small as before."""
+        data = handler(self)
+        for key in _EXPLAIN_FIELDS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
+class VocabularyPairInfo(BaseModel):
+    language: str
+    term: str = Field(description="The market-language term (or its romanised spelling).")
+    english: str = Field(
+        description="The English term it was aligned to (the native term itself for a romanised "
+        "spelling with no English pair)."
+    )
+    score: float = Field(
+        description="Confidence: CSLS similarity of the two terms' vectors, plus the bonus for a shared category."
+    )
+    source: str = Field(description='"aligned" (encoder, CSLS mutual nearest neighbours) or "romanised".')
+
+
+class VocabularyInfo(BaseModel):
+    version: str = Field(description="The mining rules' version.")
+    terms: dict[str, int] = Field(description="Terms mined per language (English includes the category names).")
+    pairs: dict[str, int] = Field(description="Term pairs aligned by the encoder, per market language.")
+    cooccurrence: dict[str, int] = Field(
+        default_factory=dict,
+        description="Title terms paired with the English label (leaf category or attribute "
+        "value) they come with, per language (English too: its titles' words for a category name).",
+    )
+    romanised: dict[str, int] = Field(description="Romanised spellings per language (Thai, Urdu, Bengali).")
+    seconds: float = Field(description="How long mining took at index time.")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchResult]
+    took_ms: float
+    index_version: str
+    model: str
+    query_language: str | None = Field(None, description="Given by the client, or detected; null when unsure.")
+    query_language_source: Literal["given", "script", "lingua+lexicon", "unknown"]
+    hybrid: bool = Field(description="Whether lexical candidates were fused in.")
+    reranked: bool = Field(description="Whether LaSR reordered the candidates.")
+    reranker: str | None = Field(None, description="The LaSR checkpoint that reranked, if any.")
+    spelling: dict[str, str] = Field(
+        default_factory=dict,
+        description="Query words the index never saw and the indexed words the lexical side also matched.",
+    )
+    translations: list[str] = Field(
+        default_factory=list,
+        description="Market-language lexicon terms for the query's English (or romanised) product words, and the "
+        "market's other words for its own, also matched lexically (a search filtered to a market with `languages`).",
+    )
+    synonyms: list[str] = Field(
+        default_factory=list,
+        description="Terms the merchant's synonym rules (GET /v1/admin/synonyms) added for the query, matched "
+        "lexically.",
+    )
+    vocabulary: list[VocabularyPairInfo] | None = Field(
+        None,
+        description="With `explain`: the serving catalogue vocabulary's pairs behind the translations and "
+        "market names the search added (each with its confidence and how it was mined); null without `explain`.",
+    )
+
+
+class SynonymsUpdate(BaseModel):
+    model_config = _STRICT
+
+    text: str = Field(
+        max_length=2_000_000,
+        description='The whole synonyms file (README "Synonyms"); replaces the current rules. Empty = no rules.',
+    )
+
+
+class SynonymsInfo(BaseModel):
+    path: str | None = Field(description="LIRA_SYNONYMS_PATH; null = rules cannot be saved.")
+    rules: dict[str, int] = Field(description="Rules per section (a language code, or all).")
+    text: str = Field(description="The rules as written.")
+
+
+class EncodeRequest(BaseModel):
+    model_config = _STRICT
+
+    texts: TextList = Field(min_length=1, max_length=64, description="1–64 texts.")
+    kind: Literal["query", "passage"] = "query"
+
+    @field_validator("texts")
+    @classmethod
+    def _texts(cls, v: list[str]) -> list[str]:
+        for i, t in enumerate(v):
+            if not t.strip():
+                raise ValueError(f"texts[{i}] is empty")
+            if len(t) > MAX_TEXT_CHARS:
+                raise ValueError(f"texts[{i}] is {len(t)} characters; the limit is {MAX_TEXT_CHARS}")
+        return v
+
+
+class EncodeResponse(BaseModel):
+    vectors: list[list[float]]
+    dim: int
+    model: str
+
+
+class Problem(BaseModel):
+    error: str
+    message: str
+    details: list[dict] | None = None
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+    reasons: list[str] = []
+    index_version: str | None = None
+
+
+class InfoResponse(BaseModel):
+    model: str
+    model_fingerprint: str
+    dim: int
+    query_encoding: str = Field(
+        description='How queries are encoded besides the model: "view_bound=B" (Arca views pruned, '
+        'LIRA_QUERY_VIEW_BOUND), "int8" (quantised query graph, LIRA_QUERY_PRECISION); "exact" for neither. '
+        "Passages (the index) are always encoded exactly."
+    )
+    store: str
+    index_version: str | None
+    documents: int
+    documents_per_language: dict[str, int]
+    hybrid_default: bool = Field(description="Whether searches fuse lexical candidates unless they say otherwise.")
+    reranker: str | None = Field(None, description="The LaSR checkpoint in use; null when reranking is off.")
+    reranker_status: str = Field(description='"ready", or why reranking is unavailable.')
+    synonyms: dict[str, int] = Field(
+        default_factory=dict, description="Merchant synonym rules in use, per section (a language or all)."
+    )
+    vocabulary: VocabularyInfo | None = Field(
+        None,
+        description="The serving index version's catalogue vocabulary (mined from its listings); null when "
+        "it has none (LIRA_CATALOGUE_VOCABULARY=false, or not read yet).",
+    )
+
+
+class ReindexRequest(BaseModel):
+    model_config = _STRICT
+
+    full: bool = Field(False, description="Re-encode every product instead of reusing unchanged ones' vectors.")
+
+
+class ReindexStarted(BaseModel):
+    pid: int
+    full: bool
+    catalogue: str
+    log: str
+    status_url: str
+
+
+class ReindexProgress(BaseModel):
+    done: int
+    total: int
+
+
+class ReindexStatus(BaseModel):
+    state: Literal["never_run", "running", "succeeded", "failed", "died", "unknown"] = Field(
+        description="died: stopped without finishing (killed or crashed); the previous version kept serving."
+    )
+    running: bool
+    pid: int | None = None
+    started: str | None = None
+    finished: str | None = None
+    launched_by: str | None = None
+    full: bool | None = None
+    catalogue: str | None = None
+    model: str | None = None
+    progress: ReindexProgress | None = None
+    summary: dict | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    log_tail: list[str] | None = None
+    serving_version: str | None = None
