@@ -86,7 +86,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIRA_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     # data
-    data_dir: Path = Field(REPO_ROOT.parent / "shared" / "data", description="Parallel corpora (en<TAB>xx TSV).")
+    data_dir: Path = Field(
+        default_factory=lambda: Path.cwd().parent / "shared" / "data",
+        description="Parallel corpora (en<TAB>xx TSV) for training and the tests that need them.",
+    )
     catalogue_path: Path = Field(
         REPO_ROOT / "data" / "catalogue" / "products.jsonl",
         description="Catalogue the indexer reads (.jsonl or .csv); the default is the generated demo catalogue.",
@@ -225,7 +228,10 @@ class Settings(BaseSettings):
         "edge",
         description="edge = Qdrant Edge in-process; server = Qdrant via QDRANT_URL; local = qdrant-client local mode.",
     )
-    index_dir: Path = Field(REPO_ROOT / "var" / "index", description="Edge shards / local-mode storage.")
+    index_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "var" / "index",
+        description="Edge shards / local-mode storage (relative to the working directory).",
+    )
     qdrant_url: str | None = Field(
         None,
         validation_alias=AliasChoices("LIRA_QDRANT_URL", "QDRANT_URL"),

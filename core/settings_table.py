@@ -106,7 +106,9 @@ def _default(field: FieldInfo) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
     if value in (None, "", []):
         return "—"
-    text = str(value).replace(str(REPO_ROOT.parent / "shared"), "../shared").replace(str(REPO_ROOT), ".")
+    text = str(value)
+    for root in (REPO_ROOT, Path.cwd()):
+        text = text.replace(str(root.parent / "shared"), "../shared").replace(str(root), ".")
     text = text.replace(str(Path.home()), "~")
     return f"`{text}`"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
-from core.settings import REPO_ROOT, Settings
+from core.settings import Settings
 from indexer.control import (
     LAUNCHED_BY_ENV,
     LOCK_FD_ENV,
@@ -112,7 +112,6 @@ class Reindexer:
             with open(self.paths.log, "wb") as log:
                 process = subprocess.Popen(
                     command,
-                    cwd=REPO_ROOT,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
