@@ -17,19 +17,6 @@ def one_line(message: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _model_errors() -> tuple[type[BaseException], ...]:
-    from model.loader import ModelLoadError
-
-    errors: list[type[BaseException]] = [ModelLoadError]
-    try:
-        from model.arca.checkpoint import ArcaCheckpointError
-
-        errors.append(ArcaCheckpointError)
-    except ImportError:  # a base-only install
-        pass
-    return tuple(errors)
-
-
 def main() -> int:
     from pydantic import ValidationError
 
@@ -43,7 +30,7 @@ def main() -> int:
 
     from app.main import create_app
     from app.query.synonyms import Synonyms, SynonymsError
-    from model.loader import load_encoder
+    from model.loader import load_encoder, load_errors
 
     try:
         synonyms = Synonyms.load(settings.synonyms_path)
@@ -53,7 +40,7 @@ def main() -> int:
 
     try:
         encoder = load_encoder(settings)
-    except _model_errors() as exc:
+    except load_errors() as exc:
         print(f"error: cannot start: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
     print(f"LiRA Search on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)

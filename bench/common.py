@@ -29,13 +29,14 @@ def free_port() -> int:
 
 @contextmanager
 def uvicorn_process(env: dict[str, str] | None = None, timeout_s: float = 180.0):
-    """Start ``python -m app`` on a free port; yield (base URL, process) once /readyz answers 200."""
+    """Start ``python -m app`` on a free port; yield (base URL, process) once /readyz answers 200. ``CHECKOUT`` in
+    ``env`` runs the server of another checkout of this repository (its directory), e.g. the code before a change."""
+    env = dict(env or {})
+    cwd = Path(env.pop("CHECKOUT", ROOT))
     port = free_port()
     full_env = {**os.environ, **(env or {}), "LIRA_PORT": str(port), "LIRA_HOST": "127.0.0.1"}
     log = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: an access log must never block the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app"], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=log
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=cwd, env=full_env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s

@@ -4,7 +4,8 @@ taking turns within each round, so the machine's drift hits every variant alike.
     python -m bench.search_ab --variant on= --variant off=LIRA_SPELL_DENSE=false [--rounds 3] [--requests 300]
                               [--json OUT]
 
-A variant is ``NAME=`` (the defaults) or ``NAME=VAR=VALUE[,VAR=VALUE...]`` (environment for its server). Each round
+A variant is ``NAME=`` (the defaults) or ``NAME=VAR=VALUE[,VAR=VALUE...]`` (environment for its server);
+``CHECKOUT=DIR`` serves it from another checkout (``git worktree add DIR COMMIT``: before/after a change). Each round
 and variant: a warm-up, then ``--requests`` distinct queries at concurrency 1 and as many at concurrency 8 (the
 queries differ between rounds, not between variants of a round). Prints p50/p95 at c=1 and QPS at c=8 per round
 and the medians over rounds.

@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         True,
         description="The indexer mines the catalogue's own cross-lingual vocabulary (terms aligned to English "
         "by the encoder, romanised spellings) and keeps it with the index version; the API translates and spells "
-        'with the serving version\'s (README "Catalogue vocabulary"). False = neither mines nor uses it.',
+        'with the serving version\'s (docs/api.md "Catalogue vocabulary"). False = neither mines nor uses it.',
     )
     product_lexicon: bool = Field(
         False,
@@ -203,7 +203,7 @@ class Settings(BaseSettings):
     )
     synonyms_path: Path | None = Field(
         None,
-        description='Merchant synonym rules (Solr format, a [lang] section per language; README "Synonyms"): '
+        description='Merchant synonym rules (Solr format, a [lang] section per language; docs/api.md "Synonyms"): '
         "a match adds the rule's other terms to the lexical side. PUT /v1/admin/synonyms rewrites this file. Unset = "
         "no rules (and PUT is refused).",
     )

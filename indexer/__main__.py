@@ -49,19 +49,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_errors() -> tuple[type[BaseException], ...]:
-    from model.loader import ModelLoadError
-
-    errors: list[type[BaseException]] = [ModelLoadError]
-    try:
-        from model.arca.checkpoint import ArcaCheckpointError
-
-        errors.append(ArcaCheckpointError)
-    except ImportError:  # pragma: no cover - the Arca package is optional for a base-only deployment
-        pass
-    return tuple(errors)
-
-
 def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
@@ -91,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BUSY
 
+    from model.loader import load_errors
+
     with lock:
         status = StatusWriter(paths.status, catalogue=str(args.catalogue), full=args.full, model=args.model)
         try:
@@ -98,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # the job's own, already explained, refusals
             status.finish("failed", error=str(exc.code))
             raise
-        except _model_errors() as exc:
+        except load_errors() as exc:
             status.finish("failed", error=str(exc))
             print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
             return EXIT_BAD_INPUT

@@ -13,6 +13,13 @@ class ModelLoadError(RuntimeError):
     """The configured model cannot be loaded; the message names the file and what to do."""
 
 
+def load_errors() -> tuple[type[BaseException], ...]:
+    """What ``load_encoder`` raises for a missing, damaged or foreign model: the CLIs report these in one line."""
+    from model.arca.checkpoint import ArcaCheckpointError
+
+    return ModelLoadError, ArcaCheckpointError
+
+
 def check_bundle(settings: Settings) -> None:
     """Where the settings take their encoder or head from the model bundle, the bundle is checked first (sha256s,
     heads trained on its encoder): ``ModelLoadError`` names what is wrong."""

@@ -20,6 +20,11 @@ PER_LANGUAGE = 40
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # property-based tests keep no example database in the working tree
+    from hypothesis import settings as hypothesis_settings
+
+    hypothesis_settings.register_profile("lira", database=None)
+    hypothesis_settings.load_profile("lira")
 
 
 def _base_settings(**overrides) -> Settings:

@@ -217,7 +217,7 @@ class SynonymsUpdate(BaseModel):
 
     text: str = Field(
         max_length=2_000_000,
-        description='The whole synonyms file (README "Synonyms"); replaces the current rules. Empty = no rules.',
+        description='The whole synonyms file (docs/api.md "Synonyms"); replaces the current rules. Empty = no rules.',
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,10 +35,16 @@ def _free_port() -> int:
 
 
 def test_installed_wheel_indexes_and_serves_outside_the_checkout(tmp_path: Path, subset_catalogue: Path) -> None:
+    # built from a copy of the tracked files: a build writes build/ and *.egg-info beside its sources
+    src = tmp_path / "src"
+    for name in _run(["git", "ls-files"], cwd=REPO_ROOT).stdout.splitlines():
+        if (REPO_ROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, src / name)
     wheels = tmp_path / "wheels"
     _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), "."],
-        cwd=REPO_ROOT,
+        cwd=src,
     )
     (wheel,) = wheels.glob("lira_search-*.whl")
     site = tmp_path / "site"

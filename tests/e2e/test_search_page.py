@@ -135,18 +135,15 @@ def test_keyboard_only(page, live_server, screenshot):
 
 
 def test_explain_switch(page, live_server, screenshot):
-    accepted = httpx.post(f"{live_server}/v1/search", json={"query": QUERY, "k": 1, "explain": True}).is_success
+    assert httpx.post(f"{live_server}/v1/search", json={"query": QUERY, "k": 1, "explain": True}).is_success
     page.goto(live_server)
     answered(page, lambda: page.locator("#q").fill(QUERY))
     expect(page.locator("#results .scores")).to_have_count(0)
 
     switch = page.get_by_role("switch", name="Explain scores")
     answered(page, switch.check)
-    if accepted:
-        expect(page.locator("#results .scores").first).to_contain_text("score")
-    else:  # this API version has no explain mode: the switch goes away and the search runs without it
-        expect(switch).to_be_hidden()
-        expect(page.locator("#results > li").first).to_be_visible()
+    expect(switch).to_be_visible()
+    expect(page.locator("#results .scores").first).to_contain_text("score")
     screenshot(page, "explain")
 
 

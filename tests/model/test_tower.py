@@ -33,6 +33,7 @@ def tiny_run(tmp_path_factory) -> tuple[Path, dict]:
     return out, summary
 
 
+@pytest.mark.slow  # the distilled tower is opt-in and none ships: CI runs its training tests
 def test_bundle_rebuilds_the_served_student(tiny_run, base_encoder) -> None:
     """The GPU side's teacher (base from Q4 bytes over a cut vocabulary + Arca's merged LoRA) gives the vectors
     the full-vocabulary student gives for the same texts: the distillation targets are the served model's."""
@@ -61,6 +62,7 @@ def test_bundle_rebuilds_the_served_student(tiny_run, base_encoder) -> None:
     assert (cut * full).sum(-1).min().item() > 0.9999
 
 
+@pytest.mark.slow
 def test_tiny_distillation_moves_the_tower_towards_arca(tiny_run) -> None:
     out, summary = tiny_run
     history = summary["history"]
@@ -99,6 +101,7 @@ def test_tower_of_another_arca_is_refused(tiny_run, base_encoder) -> None:
         load_tower(base_encoder.model, out / "missing.pt", "f" * 64)
 
 
+@pytest.mark.slow
 def test_served_tower_encodes_queries_only(tiny_run, tmp_path) -> None:
     """With LIRA_QUERY_TOWER=distilled queries take the tower (ONNX Runtime and torch agree), passages do not."""
     from model.loader import load_encoder
