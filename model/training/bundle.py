@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from core.settings import BUNDLE_FORMAT, BUNDLE_MANIFEST, DEFAULT_BUNDLE, QUERY_PATH_KEYS, Settings
+from core.settings import BUNDLE_FORMAT, BUNDLE_MANIFEST, DEFAULT_BUNDLE, QUERY_PATH_KEYS, Settings, read_manifest
 from model.bundle import sha256_of
 
 HEADS = {"lasr.pt": "full", "lasr_distilled.pt": "distilled"}
@@ -31,14 +32,20 @@ def _payload(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def build_manifest(root: Path, name: str, settings: Settings) -> dict[str, Any]:
+def build_manifest(root: Path, name: str, settings: Settings, strict: bool = True) -> dict[str, Any]:
+    """The manifest of the files in ``root``. A head trained on another encoder is an error, or with ``strict``
+    off (a trainer has just replaced the encoder) left out with a warning: the service then serves no LaSR head
+    from this bundle until one is retrained."""
     from model.loader import load_encoder
 
     root = Path(root)
     encoder_file = root / "arca.pt"
     if not encoder_file.is_file():
         raise SystemExit(f"{encoder_file} not found: a bundle needs its Arca checkpoint")
-    probe = settings.model_copy(update={"arca_checkpoint": encoder_file, "query_tower": "full"})
+    # the files as they are now (not checked against the manifest being rewritten)
+    probe = settings.model_copy(
+        update={"arca_checkpoint": encoder_file, "query_tower": "full", "model_bundle": root / "unchecked"}
+    )
     fingerprint = load_encoder(probe).fingerprint
     arca = _payload(encoder_file)
     files = [encoder_file, *(root / h for h in HEADS if (root / h).is_file())]
@@ -55,6 +62,13 @@ def build_manifest(root: Path, name: str, settings: Settings) -> dict[str, Any]:
             continue
         head = _payload(root / file)
         if head.get("encoder_fingerprint") != fingerprint:
+            if not strict:
+                print(
+                    f"warning: {root / file} was trained on another encoder: left out of the manifest; retrain it "
+                    "(python -m model.training lasr)",
+                    file=sys.stderr,
+                )
+                continue
             raise SystemExit(
                 f"{root / file} was trained on encoder {head.get('encoder_fingerprint')}, not on this bundle's "
                 f"{fingerprint}: retrain it (python -m model.training lasr)"
@@ -83,6 +97,20 @@ def write_manifest(root: Path, manifest: dict[str, Any]) -> Path:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    return path
+
+
+def refresh_manifest(written: Path) -> Path | None:
+    """After a trainer wrote ``written``: if it lies in a bundle directory (one with a manifest), rewrite that
+    manifest for the new file (same name and query path), so the service does not refuse the bundle for a stale
+    hash. Returns the manifest's path, or None when ``written`` is not in a bundle."""
+    root = Path(written).resolve().parent
+    old = read_manifest(root)
+    if old is None:
+        return None
+    manifest = build_manifest(root, str(old.get("name", root.name)), Settings(model_bundle=root), strict=False)
+    path = write_manifest(root, manifest)
+    print(f"rewrote {path} for {Path(written).name}", file=sys.stderr)
     return path
 
 

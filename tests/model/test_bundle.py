@@ -78,3 +78,23 @@ def test_settings_follow_the_manifest_unless_set(bundle: Path, monkeypatch: pyte
     _edit_manifest(bundle, query_path={"unknown_knob": 1})
     with pytest.raises(BundleError, match="unknown_knob"):
         load_bundle(bundle)
+
+
+def test_a_retrained_file_gets_its_manifest_rewritten(bundle: Path) -> None:
+    """A trainer writing into a bundle refreshes the manifest: a new head is listed with its new hash; a head of
+    another encoder is left out (the service then has no head to load from it) rather than refused at start-up."""
+    import torch
+
+    from model.training.bundle import refresh_manifest
+
+    payload = torch.load(bundle / "lasr.pt", map_location="cpu", weights_only=False)
+    torch.save({**payload, "summary": {**payload["summary"], "retrained": True}}, bundle / "lasr.pt")
+    with pytest.raises(BundleError, match="has sha256"):
+        load_bundle(bundle)
+    assert refresh_manifest(bundle / "lasr.pt") == bundle / "manifest.json"
+    assert load_bundle(bundle).heads["full"] == bundle / "lasr.pt"
+
+    torch.save({**payload, "encoder_fingerprint": "0123456789ab"}, bundle / "lasr.pt")
+    refresh_manifest(bundle / "lasr.pt")
+    assert load_bundle(bundle).heads == {}
+    assert refresh_manifest(bundle.parent / "elsewhere.pt") is None

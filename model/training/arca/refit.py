@@ -613,6 +613,9 @@ def train_composer(config: Path, run_dir: Path | None = None, output: Path | Non
     (run_dir / "log.json").write_text(json.dumps(log, indent=1))
     if refit.validation is not None or refit.retrieval is not None:
         plot_history(refit.history, run_dir / "refit_curve.png")
+    from model.training.bundle import refresh_manifest
+
+    refresh_manifest(output)
     start = refit.history[0]
     print(
         f"wrote {output} (sha256 {sha[:12]}); held-out score {start.get('score', 0):.4f} → {best.get('score', 0):.4f}"

@@ -328,6 +328,9 @@ def train_lasr(
     summary = trainer.fit(progress)
     out = output or cfg.resolve(cfg.output)
     save_lasr(out, trainer.model, cfg, encoder, summary)
+    from model.training.bundle import refresh_manifest
+
+    refresh_manifest(out)
     (run / "history.json").write_text(json.dumps({"summary": summary, "history": trainer.history}, indent=2))
     plot_history(trainer.history, run / "lasr_curve.png")
     print(json.dumps(summary, indent=2))
