@@ -246,6 +246,12 @@ class Searcher:
         self.metrics.observe_encode(kind, time.perf_counter() - t0, len(texts))
         return vectors
 
+    async def product(self, product_id: str) -> tuple[dict[str, Any] | None, IndexVersion]:
+        """The serving version's stored payload of ``product_id`` (None when it has no such product)."""
+        version = await self.serving_version()
+        points = await self._store_call(self.store.retrieve, [product_id])
+        return (points[0].payload if points else None), version
+
     async def serving_version(self) -> IndexVersion:
         try:
             version = None

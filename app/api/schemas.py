@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -248,6 +248,25 @@ class EncodeResponse(BaseModel):
     vectors: list[list[float]]
     dim: int
     model: str
+
+
+class Product(BaseModel):
+    """A product as the serving index holds it (the catalogue row's fields)."""
+
+    id: str
+    language: str
+    title: str
+    description: str = ""
+    category: str = ""
+    brand: str = ""
+    price: float | None = None
+    currency: str = ""
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProductResponse(BaseModel):
+    product: Product
+    index_version: str = Field(description="The index version it was read from.")
 
 
 class Problem(BaseModel):

@@ -104,3 +104,20 @@ def test_openapi_docs(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/search", "/v1/encode", "/healthz", "/readyz", "/v1/info"} <= set(paths)
+
+
+def test_a_product_is_read_back_by_id_as_the_catalogue_row(client, subset_catalogue):
+    rows = [json.loads(line) for line in subset_catalogue.read_text(encoding="utf-8").splitlines()]
+    for row in (rows[0], rows[len(rows) // 2], rows[-1]):
+        r = client.get(f"/v1/products/{row['id']}")
+        assert r.status_code == 200, r.text
+        product = r.json()["product"]
+        for field in ("id", "language", "title", "category", "brand", "currency"):
+            assert product[field] == row.get(field, ""), field
+        assert product["price"] == pytest.approx(row["price"])
+        assert product["attributes"] == row.get("attributes", {})
+        assert r.json()["index_version"]
+    missing = client.get("/v1/products/no-such-product")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "product_not_found"
+    assert client.get("/v1/products/" + "x" * 201).status_code == 422

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from app.api.deps import SearchAccess, SearcherDep
-from app.api.schemas import EncodeRequest, EncodeResponse, Problem, SearchRequest, SearchResponse
+from app.api.errors import ApiError
+from app.api.schemas import (
+    EncodeRequest,
+    EncodeResponse,
+    Problem,
+    Product,
+    ProductResponse,
+    SearchRequest,
+    SearchResponse,
+)
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -33,3 +42,18 @@ async def encode(req: EncodeRequest, searcher: SearcherDep, _: SearchAccess) -> 
     """Embed 1–64 texts with the serving model (L2-normalised)."""
     vectors = await searcher.encode(req.texts, req.kind)
     return EncodeResponse(vectors=vectors.tolist(), dim=searcher.encoder.dim, model=searcher.encoder.model_id)
+
+
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductResponse,
+    responses={**_ERRORS, 404: {"model": Problem, "description": "No such product in the serving index"}},
+)
+async def get_product(
+    product_id: Annotated[str, Path(min_length=1, max_length=200)], searcher: SearcherDep, _: SearchAccess
+) -> ProductResponse:
+    """One product as the serving index holds it, by its catalogue id."""
+    payload, version = await searcher.product(product_id)
+    if payload is None:
+        raise ApiError(404, "product_not_found", f"no product {product_id!r} in the serving index ({version})")
+    return ProductResponse(product=Product.model_validate(payload), index_version=str(version))
