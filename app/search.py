@@ -325,6 +325,7 @@ class Searcher:
             category=req.category,
             min_price=req.min_price,
             max_price=req.max_price,
+            brands=tuple(req.brands) if req.brands else None,
         )
         rerank_scores: dict[str, float] = {}
         if not hybrid and not rerank:

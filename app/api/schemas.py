@@ -63,6 +63,12 @@ class SearchRequest(BaseModel):
     category: str | None = Field(None, description='Category path or prefix, e.g. "Fashion" or "Fashion > Shoes".')
     min_price: float | None = Field(None, ge=0)
     max_price: float | None = Field(None, ge=0)
+    brands: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None,
+        max_length=50,
+        description="Only products of these brands (exact names as listed, any of them).",
+        examples=[["Nike", "Adidas"]],
+    )
     hybrid: bool | None = Field(
         None,
         description="Fuse lexical (BM25) candidates with the dense ones by reciprocal rank fusion. "

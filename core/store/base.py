@@ -60,9 +60,16 @@ class Filters:
     category: str | None = None  # matches the path and all its descendants ("Electronics" ⊇ "Electronics > Phones")
     min_price: float | None = None
     max_price: float | None = None
+    brands: tuple[str, ...] | None = None  # exact brand names as listed (any of them)
 
     def is_empty(self) -> bool:
-        return not self.languages and self.category is None and self.min_price is None and self.max_price is None
+        return (
+            not self.languages
+            and self.category is None
+            and self.min_price is None
+            and self.max_price is None
+            and not self.brands
+        )
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,7 @@ def point_id(product_id: str) -> str:
 
 
 # Payload fields that get an index in every engine that supports payload indexes.
-KEYWORD_FIELDS = ("language", "category_prefixes", "id")
+KEYWORD_FIELDS = ("language", "category_prefixes", "id", "brand")
 FLOAT_FIELDS = ("price",)
 
 

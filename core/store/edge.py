@@ -97,6 +97,8 @@ def edge_filter(filters: Filters | None) -> qe.Filter | None:
     if filters.min_price is not None or filters.max_price is not None:
         price = qe.RangeFloat(gte=filters.min_price, lte=filters.max_price)
         must.append(qe.FieldCondition(key="price", range=price))
+    if filters.brands:
+        must.append(qe.FieldCondition(key="brand", match=qe.MatchAny(list(filters.brands))))
     return qe.Filter(must=must)
 
 

@@ -67,6 +67,8 @@ def qdrant_filter(filters: Filters | None) -> models.Filter | None:
     if filters.min_price is not None or filters.max_price is not None:
         price = models.Range(gte=filters.min_price, lte=filters.max_price)
         must.append(models.FieldCondition(key="price", range=price))
+    if filters.brands:
+        must.append(models.FieldCondition(key="brand", match=models.MatchAny(any=list(filters.brands))))
     return models.Filter(must=must)
 
 

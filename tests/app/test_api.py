@@ -121,3 +121,14 @@ def test_a_product_is_read_back_by_id_as_the_catalogue_row(client, subset_catalo
     assert missing.status_code == 404
     assert missing.json()["error"] == "product_not_found"
     assert client.get("/v1/products/" + "x" * 201).status_code == 422
+
+
+def test_brand_filter_keeps_only_those_brands(client, subset_catalogue):
+    rows = [json.loads(line) for line in subset_catalogue.read_text(encoding="utf-8").splitlines()]
+    brands = sorted({r["brand"] for r in rows if r.get("brand")})[:2]
+    r = _search(client, query="điện thoại", brands=brands, k=20)
+    assert r.status_code == 200, r.text
+    got = r.json()["results"]
+    assert got and all(h["brand"] in brands for h in got)
+    assert len(got) == min(20, sum(r.get("brand") in brands for r in rows))
+    assert _search(client, query="x", brands=[""]).status_code == 422

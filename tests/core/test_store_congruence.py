@@ -40,6 +40,7 @@ CATEGORIES = (
     "Home > Kitchen > Cookware",
     "Fashion > Shoes",
 )
+BRANDS = ("Acme", "Zen", "Acme Pro", "")  # "" = no brand; "Acme" must not match "Acme Pro"
 FILTERS = {
     "none": Filters(),
     "one-language": Filters(languages=("en",)),
@@ -53,6 +54,8 @@ FILTERS = {
     "max-price": Filters(max_price=50.0),
     "price-range": Filters(min_price=100.0, max_price=200.0),
     "all-combined": Filters(languages=("id", "ms"), category="Electronics", max_price=300.0),
+    "one-brand": Filters(brands=("Acme",)),
+    "brands-and-language": Filters(brands=("Acme Pro", "Zen"), languages=("en", "vi", "th")),
     "sparse-combined": Filters(languages=("tl",), category="Fashion > Shoes", min_price=100.0),
 }
 
@@ -80,6 +83,7 @@ def _matches(payload: dict, f: Filters) -> bool:
         and (f.category is None or f.category in payload["category_prefixes"])
         and (f.min_price is None or payload["price"] >= f.min_price)
         and (f.max_price is None or payload["price"] <= f.max_price)
+        and (not f.brands or payload["brand"] in f.brands)
     )
 
 
@@ -99,6 +103,7 @@ def make_catalogue(seed: int, n: int, prefix: str) -> Catalogue:
             price=round(float(rng.uniform(0, 500)), 2),
             currency="USD",
             attributes={"colour": "red"} if i % 5 == 0 else {},
+            brand=BRANDS[i % len(BRANDS)],
         )
         for i in range(n)
     ]
