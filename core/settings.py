@@ -7,7 +7,7 @@ Every knob is an environment variable with the ``LIRA_`` prefix (or a ``.env`` f
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -47,6 +47,13 @@ def _manifest_at(path: Path, mtime_ns: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a JSON object")
     return data
+
+
+@cache
+def _field_adapter(name: str) -> TypeAdapter[Any]:
+    """The validator of one setting's type (built once: every Settings() applies the manifest's query path)."""
+    annotation = Settings.model_fields[name].annotation
+    return TypeAdapter(Any if annotation is None else annotation)
 
 
 def read_manifest(root: Path) -> dict[str, Any] | None:
@@ -296,16 +303,10 @@ class Settings(BaseSettings):
         """Bundle settings not set explicitly take the bundle manifest's query path and files; the LaSR head is the
         bundle's head for the query path the settings give (a head trained on those query vectors)."""
         manifest = read_manifest(self.model_bundle) or {}
-        given = self.model_fields_set
+        given = set(self.model_fields_set)  # a copy: each assignment below adds its field to the live set
         for key, value in manifest.get("query_path", {}).items():
             if key in QUERY_PATH_KEYS and key not in given:
-                setattr(
-                    self,
-                    key,
-                    TypeAdapter(Any if (a := type(self).model_fields[key].annotation) is None else a).validate_python(
-                        value
-                    ),
-                )
+                setattr(self, key, _field_adapter(key).validate_python(value))
         root = self.model_bundle
         if "arca_checkpoint" not in given and manifest.get("encoder", {}).get("file"):
             self.arca_checkpoint = root / manifest["encoder"]["file"]

@@ -13,7 +13,7 @@ each market language's terms to the English listings' terms and category names:
 
 The pairs feed what the hand-written lexicon feeds when it is switched on: the lexical query expansion and the
 dense pull towards the market's names (``app.query.expansion.QueryTranslator``), and the spelling vocabulary
-(``model.lexical.Speller``). The vocabulary is stored with the index version it was mined for
+(``app.query.spelling.Speller``). The vocabulary is stored with the index version it was mined for
 (``VectorStore.write_sidecar``), so a search always uses the vocabulary of the version it reads.
 """
 

@@ -5,7 +5,7 @@ Shoppers type Thai, Urdu and Bengali in Latin letters in many ways: "kafae", "ka
 does), in aspiration and voicing ("kh"/"k", "ph"/"f", "d"/"t"), and in where a Thai vowel written before its consonant
 goes. A word's *consonant key* keeps what is left: its consonants in order, each reduced to one class, with vowels,
 semivowels and "h" dropped and doubled letters collapsed. A native term gets two keys — one of its romanisation
-(``model.arca.views.romanise``: pythainlp's royin, uroman) and one read letter by letter from the script itself, each
+(``core.text.romanise``: pythainlp's royin, uroman) and one read letter by letter from the script itself, each
 consonant named by its Unicode name (ส "SO SUA" → s) — so a writer who spells the sounds and one who spells the
 letters both reach it. A query word is looked up by its key, or within one edit of it when the key is long enough,
 and the closest spelling wins.

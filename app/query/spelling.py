@@ -110,7 +110,7 @@ def dense_correction(
     text: str, corrections: Mapping[str, str], language: str | None, markets: Iterable[str] = ()
 ) -> str | None:
     """The corrected query the dense side encodes beside the query as typed (the two vectors are averaged:
-    ``model.lasr.candidates.spelled_vector``), or None: no corrections, or a romanised query (see
+    ``app.retrieval.hybrid.spelled_vector``), or None: no corrections, or a romanised query (see
     ``OWN_SCRIPT_LANGUAGES``): Latin script, and detected as one of those languages or searched in one of those
     markets (``markets``: the request's language filter). Dev, hybrid+LaSR nDCG@10: see the model card."""
     if not corrections:

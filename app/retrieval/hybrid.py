@@ -40,6 +40,6 @@ def retrieve(
 
 def spelled_vector(typed: np.ndarray, corrected: np.ndarray) -> np.ndarray:
     """The dense query of a misspelt query: the mean direction of the query as typed and as corrected
-    (``model.lexical.dense_correction``), so a wrong correction can only pull it halfway."""
+    (``app.query.spelling.dense_correction``), so a wrong correction can only pull it halfway."""
     mixed = np.asarray(typed, dtype=np.float32) + np.asarray(corrected, dtype=np.float32)
     return mixed / max(float(np.linalg.norm(mixed)), 1e-12)

@@ -74,7 +74,7 @@ class Filters:
 
 @dataclass(frozen=True)
 class Sparse:
-    """A sparse vector: sorted unique u32 ``indices`` and float32 ``values`` (see model/lexical.py)."""
+    """A sparse vector: sorted unique u32 ``indices`` and float32 ``values`` (see core/lexical.py)."""
 
     indices: np.ndarray
     values: np.ndarray
@@ -248,7 +248,7 @@ class VectorStore(abc.ABC):
         sparse: Sequence[Sparse] | None = None,
     ) -> None:
         """Write a batch of points into a version that is not serving yet. ``ids`` are product ids; ``sparse``
-        are their lexical vectors (model.lexical.document_vector), absent = no lexical terms."""
+        are their lexical vectors (core.lexical.document_vector), absent = no lexical terms."""
 
     @abc.abstractmethod
     def finalize(self, version: IndexVersion) -> None:
