@@ -21,11 +21,12 @@ from app.query.expansion import QueryTranslator, build_translator, with_market_n
 from app.query.langid import LanguageDetector
 from app.query.spelling import Speller, dense_correction
 from app.query.synonyms import Synonyms, lexical_expansions
-from app.retrieval.hybrid import retrieve, spelled_vector
+from app.retrieval.facets import by_price, facet_counts
+from app.retrieval.hybrid import match, retrieve, spelled_vector
 from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
 from core.settings import LANGUAGES, Settings
-from core.store.base import Filters, Hit, IndexVersion, StoreUnavailable, VectorStore
+from core.store.base import Filters, Hit, IndexVersion, Matches, StoreUnavailable, VectorStore
 from indexer.vocabulary import CatalogueVocabulary, serving_vocabulary
 from model.encoder import Encoder, Kind
 from model.lasr.candidates import CandidateList
@@ -326,33 +327,43 @@ class Searcher:
             min_price=req.min_price,
             max_price=req.max_price,
             brands=tuple(req.brands) if req.brands else None,
+            attributes=tuple((name, tuple(v)) for name, v in req.attributes.items()) if req.attributes else None,
         )
+        expansions = lexical_expansions(translations, synonyms)
+        depth = req.offset + req.k
+        matches: Matches | None = None
+        if req.facets or req.sort != "relevance":
+            matches = await self._store_call(self.matches, vector, req.query, filters, hybrid, spelling, expansions)
         rerank_scores: dict[str, float] = {}
-        if not hybrid and not rerank:
-            hits = await self._store_call(self.store.search, vector, req.k, filters)
+        if matches is not None and req.sort != "relevance":
+            rerank = False  # the order is the price's: nothing to rerank
+            ordered = by_price(matches.payloads, descending=req.sort == "price_desc")
+            hits = [_match_hit(p, matches) for p in ordered[req.offset : depth]]
+            hits = await self._store_call(self.store.with_display_fields, hits)
+        elif not hybrid and not rerank:
+            hits = (await self._store_call(self.store.search, vector, depth, filters))[req.offset :]
             for h in hits:
                 h.dense = h.score
         else:
-            n = max(req.k, s.rerank_candidates) if rerank else req.k
+            n = max(depth, s.rerank_candidates) if rerank else depth
             hits = await self._store_call(
-                self.hybrid_search,
-                vector,
-                req.query,
-                n,
-                filters,
-                hybrid,
-                rerank,
-                spelling,
-                lexical_expansions(translations, synonyms),
+                self.hybrid_search, vector, req.query, n, filters, hybrid, rerank, spelling, expansions
             )
             if rerank:
                 hits, rerank_scores = self._rerank(vector, hits, detection.language)
             # candidates carry what ranking needs; titles, prices… are read for the shown ones alone
-            hits = await self._store_call(self.store.with_display_fields, hits[: req.k])
+            hits = await self._store_call(self.store.with_display_fields, hits[req.offset : depth])
         results = [self._result(h, rerank_scores.get(h.id), hybrid, req.explain) for h in hits]
         return SearchResponse(
             query=req.query,
             results=results,
+            offset=req.offset,
+            sort=req.sort,
+            total=len(matches.payloads) if matches is not None else None,
+            total_relation=("eq" if matches.complete else "gte") if matches is not None else None,
+            facets=facet_counts(matches.payloads, req.facets, s.facet_size)
+            if matches is not None and req.facets
+            else None,
             took_ms=round((time.perf_counter() - t0) * 1000, 2),
             index_version=str(version),
             model=self.encoder.model_id,
@@ -397,6 +408,29 @@ class Searcher:
             prefetch=s.prefetch,
             rrf_k=s.rrf_k,
             with_vectors=with_vectors,
+            hybrid=hybrid,
+            corrections=corrections,
+            expansions=expansions,
+        )
+
+    def matches(
+        self,
+        vector: np.ndarray,
+        text: str,
+        filters: Filters,
+        hybrid: bool,
+        corrections: Mapping[str, str] | None = None,
+        expansions: Sequence[str] = (),
+    ) -> Matches:
+        """``match`` with this service's match window and lexical cap."""
+        s = self.settings
+        return match(
+            self.store,
+            vector,
+            text,
+            filters,
+            window=s.match_window,
+            lexical_cap=s.match_lexical_cap,
             hybrid=hybrid,
             corrections=corrections,
             expansions=expansions,
@@ -467,6 +501,19 @@ class Searcher:
             await self.counts()
         except (StoreUnavailable, IndexNotReady):
             return
+
+
+def _match_hit(payload: dict, matches: Matches) -> Hit:
+    """A match as a result: its score is the cosine for a dense match, else its BM25 score."""
+    fields = {k: v for k, v in payload.items() if k != "score"}
+    dense = payload["id"] in matches.dense_ids
+    return Hit(
+        payload["id"],
+        payload["score"],
+        fields,
+        dense=payload["score"] if dense else None,
+        lexical=None if dense else payload["score"],
+    )
 
 
 def _r(x: float | None) -> float | None:

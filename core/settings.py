@@ -230,6 +230,20 @@ class Settings(BaseSettings):
         60, ge=1, description="Reciprocal-rank-fusion constant: score = sum 1/(k + rank).", json_schema_extra=BUNDLE
     )
 
+    match_window: int = Field(
+        200,
+        ge=1,
+        le=2000,
+        description="A query's matches (total, facets, price sort) include its dense top-N under the filters: N.",
+    )
+    match_lexical_cap: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="At most this many lexical matches are counted (beyond it total is a lower bound).",
+    )
+    facet_size: int = Field(20, ge=1, le=200, description="Values per facet field in a search response.")
+
     # store
     store: Literal["edge", "server", "local"] = Field(
         "edge",

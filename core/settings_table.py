@@ -41,7 +41,17 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "Search behaviour",
         "Defaults of the request switches and the query vocabulary.",
-        ("hybrid", "rerank", "spell_correct", "translate_queries", "catalogue_vocabulary", "product_lexicon"),
+        (
+            "hybrid",
+            "rerank",
+            "spell_correct",
+            "translate_queries",
+            "catalogue_vocabulary",
+            "product_lexicon",
+            "match_window",
+            "match_lexical_cap",
+            "facet_size",
+        ),
     ),
     (
         "Store and index lifecycle",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -69,6 +70,27 @@ class SearchRequest(BaseModel):
         description="Only products of these brands (exact names as listed, any of them).",
         examples=[["Nike", "Adidas"]],
     )
+    attributes: dict[str, list[Annotated[str, Field(min_length=1, max_length=100)]]] | None = Field(
+        None,
+        description="Only products whose attribute NAME is one of the listed values, for every NAME given "
+        '(catalogue rows\' "attributes", exact values), e.g. {"colour": ["black", "white"]}. At most 10 names.',
+        examples=[{"colour": ["black"]}],
+    )
+    offset: int = Field(
+        0, ge=0, le=1000, description="Results to skip (paging): a page is results offset+1 … offset+k."
+    )
+    sort: Literal["relevance", "price_asc", "price_desc"] = Field(
+        "relevance",
+        description="relevance (the ranking), or the query's matches (see total) by price, cheapest or dearest "
+        "first; equal prices in relevance order.",
+    )
+    facets: list[Literal["category", "brand", "language", "price"]] | None = Field(
+        None,
+        max_length=4,
+        description="Count the query's matches by these fields (price: ranges per currency); the response "
+        "then carries facets and total.",
+        examples=[["category", "brand", "price"]],
+    )
     hybrid: bool | None = Field(
         None,
         description="Fuse lexical (BM25) candidates with the dense ones by reciprocal rank fusion. "
@@ -121,6 +143,25 @@ class SearchRequest(BaseModel):
             raise ValueError('category must be a path like "Fashion > Shoes" with no empty part')
         return " > ".join(parts)
 
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, v: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if v is None:
+            return None
+        if len(v) > 10:
+            raise ValueError(f"attributes names {len(v)} attributes; the limit is 10")
+        for name, values in v.items():
+            if not _ATTRIBUTE_NAME.match(name):
+                raise ValueError(f"attribute name {name!r} must be 1–64 letters, digits or underscores")
+            if not values or len(values) > 50:
+                raise ValueError(f"attributes[{name!r}] must list 1–50 values")
+        return {name: list(dict.fromkeys(values)) for name, values in v.items()}
+
+    @field_validator("facets")
+    @classmethod
+    def _facets(cls, v: list[str] | None) -> list[str] | None:
+        return list(dict.fromkeys(v)) if v else None
+
     @model_validator(mode="after")
     def _price_range(self) -> SearchRequest:
         if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
@@ -128,6 +169,7 @@ class SearchRequest(BaseModel):
         return self
 
 
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _EXPLAIN_FIELDS = ("dense_score", "lexical_score", "fused_score", "rerank_score")
 
 
@@ -141,7 +183,8 @@ class SearchResult(BaseModel):
     currency: str
     score: float = Field(
         description="What the results are ordered by: the LaSR score when reranked, else the RRF "
-        "score (hybrid) or the cosine similarity (dense only)."
+        "score (hybrid) or the cosine similarity (dense only). Sorted by price: the product's cosine with the "
+        "query when it is a dense match, else its BM25 score."
     )
     dense_score: float | None = Field(None, description="explain: cosine similarity with the query.")
     lexical_score: float | None = Field(
@@ -186,9 +229,39 @@ class VocabularyInfo(BaseModel):
     seconds: float = Field(description="How long mining took at index time.")
 
 
+class FacetValue(BaseModel):
+    value: str = Field(description='The field\'s value; for price a range such as "USD 10–20".')
+    count: int = Field(description="Matches with this value.")
+    currency: str | None = Field(None, description="price: the range's currency.")
+    min: float | None = Field(None, description="price: the range's lower bound (included).")
+    max: float | None = Field(None, description="price: the range's upper bound (excluded).")
+
+    @model_serializer(mode="wrap")
+    def _without_empty(self, handler):
+        data = handler(self)
+        for key in ("currency", "min", "max"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
 class SearchResponse(BaseModel):
     query: str
     results: list[SearchResult]
+    offset: int = Field(0, description="Results skipped before this page.")
+    sort: str = Field("relevance", description="The order of the results.")
+    total: int | None = Field(
+        None,
+        description="How many products match the query under the filters: the dense top LIRA_MATCH_WINDOW and "
+        "every product sharing a lexical term with the query. Given with facets or a price sort; null otherwise.",
+    )
+    total_relation: Literal["eq", "gte"] | None = Field(
+        None,
+        description='"eq": total is exact; "gte": a lower bound (more lexical matches than LIRA_MATCH_LEXICAL_CAP).',
+    )
+    facets: dict[str, list[FacetValue]] | None = Field(
+        None, description="Counts over the matches per requested field, most frequent first (price: by range)."
+    )
     took_ms: float
     index_version: str
     model: str

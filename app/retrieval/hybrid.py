@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from core.lexical import query_vector
-from core.store.base import Filters, Hit, Sparse, VectorStore
+from core.store.base import Filters, Hit, Matches, Sparse, VectorStore
 
 NO_TERMS = Sparse(np.empty(0, np.uint32), np.empty(0, np.float32))
 
@@ -36,6 +36,24 @@ def retrieve(
     return store.hybrid_search(
         vector, sparse, n, filters, prefetch=max(prefetch, n), rrf_k=rrf_k, with_vectors=with_vectors
     )
+
+
+def match(
+    store: VectorStore,
+    vector: np.ndarray,
+    text: str,
+    filters: Filters | None,
+    *,
+    window: int,
+    lexical_cap: int,
+    hybrid: bool = True,
+    corrections: Mapping[str, str] | None = None,
+    expansions: Sequence[str] = (),
+) -> Matches:
+    """The query's matches under ``filters`` (``VectorStore.matches``): the dense top-``window`` and, when
+    ``hybrid``, every product sharing a term of the same lexical query ``retrieve`` searches (up to ``lexical_cap``)."""
+    sparse = query_vector(text, corrections, expansions) if hybrid else NO_TERMS
+    return store.matches(vector, sparse, filters, window, lexical_cap)
 
 
 def spelled_vector(typed: np.ndarray, corrected: np.ndarray) -> np.ndarray:

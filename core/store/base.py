@@ -11,7 +11,7 @@ import abc
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -61,6 +61,8 @@ class Filters:
     min_price: float | None = None
     max_price: float | None = None
     brands: tuple[str, ...] | None = None  # exact brand names as listed (any of them)
+    # (name, values) pairs: the product's attribute ``name`` is one of ``values``, for every pair
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     def is_empty(self) -> bool:
         return (
@@ -69,7 +71,29 @@ class Filters:
             and self.min_price is None
             and self.max_price is None
             and not self.brands
+            and not self.attributes
         )
+
+    def admits(self, payload: Mapping[str, Any]) -> bool:
+        """Whether a stored payload passes these filters: what the engines' filters mean, for brute-force checks."""
+        if self.languages and payload.get("language") not in self.languages:
+            return False
+        if self.category is not None and self.category not in payload.get("category_prefixes", ()):
+            return False
+        price = payload.get("price")
+        if self.min_price is not None and (price is None or price < self.min_price):
+            return False
+        if self.max_price is not None and (price is None or price > self.max_price):
+            return False
+        if self.brands and payload.get("brand") not in self.brands:
+            return False
+        attributes = payload.get("attributes") or {}
+        return all(attributes.get(name) in values for name, values in self.attributes or ())
+
+
+def attribute_key(name: str) -> str:
+    """The payload key an attribute filter reads (attributes are stored as one nested object)."""
+    return f"attributes.{name}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,8 @@ class Sparse:
 # bookkeeping stay in the engine (``retrieve`` returns the whole payload); converting them for 50 candidates per
 # query cost more than the engine's own search
 HIT_FIELDS: tuple[str, ...] = ("id", "language", "title", "category", "brand", "price", "currency")
+# what a matching product carries for facets, sorting and paging (``matches``)
+MATCH_FIELDS: tuple[str, ...] = ("id", "language", "category", "brand", "price", "currency")
 # what every hybrid candidate carries at least (the reranker's inputs); ``with_display_fields`` adds the rest
 CANDIDATE_FIELDS: tuple[str, ...] = ("id", "language")
 
@@ -103,6 +129,28 @@ class Hit:
     dense: float | None = None
     lexical: float | None = None
     vector: np.ndarray | None = None
+
+
+@dataclass
+class Matches:
+    """Every product that matches a query under filters: the dense top ``window`` and every product sharing a
+    lexical term with the query, each once (dense order first, then the lexical-only ones by BM25). ``payloads``
+    carry MATCH_FIELDS and ``score`` (the cosine for a dense match, else the BM25 score); ``complete`` is False
+    when the lexical side had more matches than its cap (then the count is a lower bound)."""
+
+    payloads: list[dict]
+    dense_ids: frozenset[str]
+    complete: bool
+
+    @classmethod
+    def union(cls, dense: Sequence[tuple[dict, float]], lexical: Sequence[tuple[dict, float]], cap: int) -> Matches:
+        out: dict[str, dict] = {}
+        for payload, score in dense:
+            out.setdefault(payload["id"], {**payload, "score": score})
+        dense_ids = frozenset(out)
+        for payload, score in lexical[:cap]:
+            out.setdefault(payload["id"], {**payload, "score": score})
+        return cls(list(out.values()), dense_ids, len(lexical) <= cap)
 
 
 @dataclass
@@ -347,6 +395,23 @@ class VectorStore(abc.ABC):
     def _display_payloads(self, ids: Sequence[str]) -> dict[str, dict]:
         """Payloads of the serving version's products ``ids`` (at least HIT_FIELDS), by product id."""
         return {p.id: p.payload for p in self.retrieve(ids)}
+
+    def matches(
+        self, vector: np.ndarray, sparse: Sparse, filters: Filters | None, window: int, lexical_cap: int
+    ) -> Matches:
+        """The products matching a query under ``filters`` (``Matches``): the dense top-``window`` and up to
+        ``lexical_cap`` lexical matches, in one engine round trip."""
+        if window < 1 or lexical_cap < 1:
+            raise ValueError(f"window and lexical_cap must be at least 1, got {window} and {lexical_cap}")
+        dense, lexical = self._match_query(np.asarray(vector, dtype=np.float32), sparse, filters, window, lexical_cap)
+        return Matches.union(dense, lexical, lexical_cap)
+
+    @abc.abstractmethod
+    def _match_query(
+        self, query: np.ndarray, sparse: Sparse, filters: Filters | None, window: int, lexical_cap: int
+    ) -> tuple[list[tuple[dict, float]], list[tuple[dict, float]]]:
+        """The engine's part of ``matches``: (payload with MATCH_FIELDS, score) of the dense top-``window`` and of
+        up to ``lexical_cap + 1`` lexical matches (none when ``sparse`` has no terms)."""
 
     @abc.abstractmethod
     def count(self, filters: Filters | None = None) -> int:

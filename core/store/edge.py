@@ -46,6 +46,7 @@ from core.store.base import (
     HIT_FIELDS,
     KEYWORD_FIELDS,
     LEXICAL,
+    MATCH_FIELDS,
     Filters,
     Hit,
     IndexTuning,
@@ -54,6 +55,7 @@ from core.store.base import (
     StoredPoint,
     StoreUnavailable,
     VectorStore,
+    attribute_key,
     payload_of,
     point_uuid,
     stored_vector,
@@ -99,6 +101,8 @@ def edge_filter(filters: Filters | None) -> qe.Filter | None:
         must.append(qe.FieldCondition(key="price", range=price))
     if filters.brands:
         must.append(qe.FieldCondition(key="brand", match=qe.MatchAny(list(filters.brands))))
+    for name, values in filters.attributes or ():
+        must.append(qe.FieldCondition(key=attribute_key(name), match=qe.MatchAny(list(values))))
     return qe.Filter(must=must)
 
 
@@ -519,6 +523,33 @@ class EdgeStore(VectorStore):
         else:
             hits = [_hit(payload_of(p), p.score, p.vector) for p in results[0]]
         return hits, [Hit(payload_of(p)["id"], p.score) for p in lexical_hits]
+
+    def _match_query(
+        self, query: np.ndarray, sparse: Sparse, filters: Filters | None, window: int, lexical_cap: int
+    ) -> tuple[list[tuple[dict, float]], list[tuple[dict, float]]]:
+        _, shard, dim, _, _ = self._open_serving()
+        if query.shape != (dim,):
+            raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
+        flt = edge_filter(filters)
+        fields = list(MATCH_FIELDS)
+        requests = [
+            qe.QueryRequest(
+                limit=window,
+                query=qe.Query.Nearest(query.tolist()),
+                filter=flt,
+                with_payload=fields,
+                params=self._params,
+            )
+        ]
+        if len(sparse):
+            lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL)
+            requests.append(
+                qe.QueryRequest(limit=lexical_cap + 1, query=lexical_query, filter=flt, with_payload=fields)
+            )
+        results = shard.query_batch(qe.QueryBatchRequest(requests))
+        dense = [(payload_of(p), p.score) for p in results[0]]
+        lexical = [(payload_of(p), p.score) for p in results[1]] if len(results) > 1 else []
+        return dense, lexical
 
     def _display_payloads(self, ids: Sequence[str]) -> dict[str, dict]:
         shard = self._open_serving().shard

@@ -31,6 +31,7 @@ from core.store.base import (
     HIT_FIELDS,
     KEYWORD_FIELDS,
     LEXICAL,
+    MATCH_FIELDS,
     Filters,
     Hit,
     IndexTuning,
@@ -39,6 +40,7 @@ from core.store.base import (
     StoredPoint,
     StoreUnavailable,
     VectorStore,
+    attribute_key,
     payload_of,
     point_id,
     stored_vector,
@@ -69,6 +71,8 @@ def qdrant_filter(filters: Filters | None) -> models.Filter | None:
         must.append(models.FieldCondition(key="price", range=price))
     if filters.brands:
         must.append(models.FieldCondition(key="brand", match=models.MatchAny(any=list(filters.brands))))
+    for name, values in filters.attributes or ():
+        must.append(models.FieldCondition(key=attribute_key(name), match=models.MatchAny(any=list(values))))
     return models.Filter(must=must)
 
 
@@ -408,6 +412,28 @@ class QdrantStore(VectorStore):
         dense = [(payload_of(p), p) for p in responses[0].points]
         hits = [Hit(payload["id"], p.score, payload, vector=stored_vector(p.vector)) for payload, p in dense]
         return hits, [Hit(payload_of(p)["id"], p.score) for p in responses[1].points] if requests else []
+
+    def _match_query(
+        self, query: np.ndarray, sparse: Sparse, filters: Filters | None, window: int, lexical_cap: int
+    ) -> tuple[list[tuple[dict, float]], list[tuple[dict, float]]]:
+        if query.ndim != 1:
+            raise ValueError(f"query vector must be one-dimensional, got shape {query.shape}")
+        flt = qdrant_filter(filters)
+        fields = list(MATCH_FIELDS)
+        params = self._params if self._server else None
+        requests = [
+            models.QueryRequest(query=query.tolist(), filter=flt, limit=window, params=params, with_payload=fields)
+        ]
+        if len(sparse):
+            requests.append(
+                models.QueryRequest(
+                    query=_client_sparse(sparse), using=LEXICAL, filter=flt, limit=lexical_cap + 1, with_payload=fields
+                )
+            )
+        responses = self._read("matching", lambda: self._client.query_batch_points(self._alias, requests))
+        dense = [(payload_of(p), p.score) for p in responses[0].points]
+        lexical = [(payload_of(p), p.score) for p in responses[1].points] if len(responses) > 1 else []
+        return dense, lexical
 
     def count(self, filters: Filters | None = None) -> int:
         result = self._read(

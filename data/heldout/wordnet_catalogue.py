@@ -155,7 +155,11 @@ def _romanise(text: str) -> str | None:
     return out if out and out != text else None
 
 
-def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int, seed: int) -> dict:
+def build(
+    omw: Path, commit: str, data_noun: Path, out: Path, per_language: int, seed: int, splits: tuple[str, ...] = SPLITS
+) -> dict:
+    """The catalogue of the product synsets of ``splits`` (the benchmark: test and dev; ``("train",)`` a training
+    catalogue of the synsets the benchmark never uses) and its ``queries.<split>.jsonl``."""
     synsets = read_pwn(data_noun)
     read_native(omw, commit, synsets)
     products: list[dict] = []
@@ -166,7 +170,7 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
             [
                 s.id
                 for s in synsets.values()
-                if split_of(s.id) in SPLITS and s.native.get(lang) and _is_product(s, synsets)
+                if split_of(s.id) in splits and s.native.get(lang) and _is_product(s, synsets)
             ]
         )
         titles: set[str] = set()
@@ -229,7 +233,7 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
         return relevant
 
     counts: dict[str, dict[str, dict[str, int]]] = {}
-    for split in SPLITS:
+    for split in splits:
         rows: list[dict] = []
         for market, ids in chosen.items():
             rng = random.Random(f"{seed}-{market}-{split}")
@@ -287,7 +291,7 @@ def build(omw: Path, commit: str, data_noun: Path, out: Path, per_language: int,
         **wordnet_sources(commit),
         "romanisation": "anyascii (ISC)",
         "lexfiles": sorted(PRODUCT_LEXFILES),
-        "splits": "data.heldout.wordnet_nouns.split_of: test and dev synsets only",
+        "splits": f"data.heldout.wordnet_nouns.split_of: {' and '.join(splits)} synsets only",
         "products": dict(by_lang),
         "queries": counts,
     }
@@ -301,9 +305,20 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("var/benchmark/wordnet"))
     p.add_argument("--per-language", type=int, default=500, help="product synsets per language (test + dev)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--splits",
+        default=",".join(SPLITS),
+        help="synset splits to build from: test,dev (the benchmark, default) or train (a training catalogue whose "
+        "synsets the benchmark never uses)",
+    )
     a = p.parse_args()
+    splits = tuple(s.strip() for s in a.splits.split(",") if s.strip())
+    if not splits or not set(splits) <= {"train", *SPLITS}:
+        p.error(f"--splits takes train, test and dev, got {a.splits!r}")
+    if "train" in splits and set(splits) & set(SPLITS):
+        p.error("--splits train builds a training catalogue: do not mix it with the benchmark's test/dev synsets")
     commit = git(a.omw, "rev-parse", a.omw_commit).strip()
-    sources = build(a.omw, commit, a.pwn_noun, a.out, a.per_language, a.seed)
+    sources = build(a.omw, commit, a.pwn_noun, a.out, a.per_language, a.seed, splits)
     print(json.dumps({"products": sources["products"], "queries": sources["queries"]}))
 
 

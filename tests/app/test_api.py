@@ -132,3 +132,67 @@ def test_brand_filter_keeps_only_those_brands(client, subset_catalogue):
     assert got and all(h["brand"] in brands for h in got)
     assert len(got) == min(20, sum(r.get("brand") in brands for r in rows))
     assert _search(client, query="x", brands=[""]).status_code == 422
+
+
+def test_pages_are_disjoint_and_together_the_top_list(client):
+    query = {"query": "giày thể thao", "languages": ["vi", "en"]}
+    top = [h["id"] for h in _search(client, **query, k=30).json()["results"]]
+    pages = [_search(client, **query, k=10, offset=o).json() for o in (0, 10, 20)]
+    assert [p["offset"] for p in pages] == [0, 10, 20]
+    ids = [h["id"] for p in pages for h in p["results"]]
+    assert len(ids) == len(set(ids)) == 30 and ids == top
+    deep = _search(client, query="giày", k=100, offset=1000).json()
+    assert deep["results"] == []  # past the matches: an empty page, not an error
+    assert _search(client, query="x", offset=1001).status_code == 422
+    assert _search(client, query="x", offset=-1).status_code == 422
+
+
+def test_sort_by_price_orders_the_matches(client):
+    body = {"query": "tai nghe bluetooth", "languages": ["vi"], "k": 20}
+    cheap = _search(client, **body, sort="price_asc").json()
+    dear = _search(client, **body, sort="price_desc").json()
+    assert cheap["sort"] == "price_asc" and cheap["total"] >= len(cheap["results"]) > 0
+    prices = [h["price"] for h in cheap["results"]]
+    assert prices == sorted(prices)
+    assert [h["price"] for h in dear["results"]] == sorted((h["price"] for h in dear["results"]), reverse=True)
+    assert dear["results"][0]["price"] >= cheap["results"][-1]["price"]
+    # the cheapest page, continued, stays in price order across the page boundary
+    nxt = _search(client, **body, sort="price_asc", offset=20).json()["results"]
+    if nxt:
+        assert nxt[0]["price"] >= prices[-1] and not {h["id"] for h in nxt} & {h["id"] for h in cheap["results"]}
+    assert _search(client, query="x", sort="cheapest").status_code == 422
+
+
+def test_facets_count_the_matches_and_a_facet_value_filters(client):
+    r = _search(client, query="điện thoại", languages=["vi", "en"], facets=["category", "brand", "language", "price"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    facets, total = body["facets"], body["total"]
+    assert set(facets) == {"category", "brand", "language", "price"} and body["total_relation"] in ("eq", "gte")
+    assert sum(f["count"] for f in facets["language"]) == total  # every match has one language
+    assert {f["value"] for f in facets["language"]} <= {"vi", "en"}
+    assert sum(b["count"] for b in facets["price"]) == total
+    counts = [f["count"] for f in facets["category"]]
+    assert counts == sorted(counts, reverse=True)
+    # clicking a brand: the filtered search's matches are that brand's, as many as the facet said (the lexical
+    # matches and the dense window are taken under the filter, so at least as many)
+    brand = facets["brand"][0]
+    narrowed = _search(client, query="điện thoại", languages=["vi", "en"], brands=[brand["value"]], facets=["brand"])
+    assert [f["value"] for f in narrowed.json()["facets"]["brand"]] == [brand["value"]]
+    assert narrowed.json()["total"] >= brand["count"]
+    plain = _search(client, query="điện thoại").json()
+    assert plain["facets"] is None and plain["total"] is None
+    assert _search(client, query="x", facets=["colour"]).status_code == 422
+
+
+def test_attribute_filters(client, subset_catalogue):
+    rows = [json.loads(line) for line in subset_catalogue.read_text(encoding="utf-8").splitlines()]
+    colour = next(r["attributes"]["colour"] for r in rows if r.get("attributes", {}).get("colour"))
+    r = _search(client, query="áo", attributes={"colour": [colour]}, k=50)
+    assert r.status_code == 200, r.text
+    got = {h["id"] for h in r.json()["results"]}
+    wanted = {row["id"] for row in rows if row.get("attributes", {}).get("colour") == colour}
+    assert got and got <= wanted
+    assert len(got) == min(50, len(wanted))
+    for bad in ({"colour": []}, {"col.our": ["x"]}, {f"a{i}": ["x"] for i in range(11)}):
+        assert _search(client, query="x", attributes=bad).status_code == 422, bad

@@ -57,6 +57,9 @@ FILTERS = {
     "one-brand": Filters(brands=("Acme",)),
     "brands-and-language": Filters(brands=("Acme Pro", "Zen"), languages=("en", "vi", "th")),
     "sparse-combined": Filters(languages=("tl",), category="Fashion > Shoes", min_price=100.0),
+    "attribute": Filters(attributes=(("colour", ("red",)),)),
+    "attribute-unknown-value": Filters(attributes=(("colour", ("blue",)),)),
+    "attribute-and-price": Filters(attributes=(("colour", ("red", "blue")),), max_price=250.0),
 }
 
 
@@ -68,23 +71,13 @@ class Catalogue:
 
     def reference(self, query: np.ndarray, k: int, filters: Filters) -> list[tuple[str, float]]:
         """Exact top-k by cosine among the matching products."""
-        idx = np.flatnonzero([_matches(p, filters) for p in self.payloads])
+        idx = np.flatnonzero([filters.admits(p) for p in self.payloads])
         scores = self.vectors[idx].astype(np.float64) @ query.astype(np.float64)
         order = np.argsort(-scores, kind="stable")[:k]
         return [(self.ids[idx[i]], float(scores[i])) for i in order]
 
     def count(self, filters: Filters) -> int:
-        return sum(_matches(p, filters) for p in self.payloads)
-
-
-def _matches(payload: dict, f: Filters) -> bool:
-    return (
-        (not f.languages or payload["language"] in f.languages)
-        and (f.category is None or f.category in payload["category_prefixes"])
-        and (f.min_price is None or payload["price"] >= f.min_price)
-        and (f.max_price is None or payload["price"] <= f.max_price)
-        and (not f.brands or payload["brand"] in f.brands)
-    )
+        return sum(filters.admits(p) for p in self.payloads)
 
 
 def _unit(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -184,15 +184,17 @@ def prepare_examples(
     progress: bool = True,
     catalogue_vocabulary: bool = True,
     product_lexicon: bool = False,
+    queries_path: Path | None = None,
 ) -> list[Example]:
-    """Examples of ``queries.<split>.jsonl`` beside ``catalogue`` (cached on disk by everything they depend on),
-    their candidates retrieved with the query vocabulary the API would use with these settings."""
+    """Examples of ``queries_path`` (default: ``queries.<split>.jsonl`` beside ``catalogue``; cached on disk by
+    everything they depend on), their candidates retrieved with the query vocabulary the API would use with these
+    settings."""
     from app.query.langid import LanguageDetector
     from core.catalogue import read_catalogue
     from model.evaluation.evaluate import CACHE_DIR, Embedder, read_queries
 
     report = read_catalogue(catalogue)
-    queries_path = catalogue.parent / f"queries.{split}.jsonl"
+    queries_path = queries_path or catalogue.parent / f"queries.{split}.jsonl"
     queries = read_queries(queries_path, {p.id for p in report.products})[:limit]
     key = hashlib.sha256(
         json.dumps(

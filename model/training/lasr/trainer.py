@@ -44,6 +44,19 @@ class LaSROptim:
 
 
 @dataclass(frozen=True)
+class PseudoConfig:
+    """Pseudo-queries made from catalogues' own fields (``model.training.lasr.pseudo``) join the train split: the
+    signal a deployment has. Each catalogue's lists are retrieved as the API serves a merchant's catalogue (its
+    mined vocabulary; the hand lexicon only with ``product_lexicon``)."""
+
+    catalogues: tuple[str, ...] = ()
+    per_language: int = 400
+    per_listing: int = 2
+    noisy: float = 0.4
+    product_lexicon: bool = False
+
+
+@dataclass(frozen=True)
 class LaSRTrainConfig:
     seed: int = 13
     output: str = "model/bundle/lasr_distilled.pt"
@@ -57,10 +70,12 @@ class LaSRTrainConfig:
     model: LaSRConfig = field(default_factory=LaSRConfig)
     optim: LaSROptim = field(default_factory=LaSROptim)
     loss: LaSRLossWeights = field(default_factory=LaSRLossWeights)
+    pseudo: PseudoConfig = field(default_factory=PseudoConfig)
 
     @classmethod
     def from_yaml(cls, path: Path) -> LaSRTrainConfig:
-        return load_config(cls, path, {"model": LaSRConfig, "optim": LaSROptim, "loss": LaSRLossWeights})
+        sections = {"model": LaSRConfig, "optim": LaSROptim, "loss": LaSRLossWeights, "pseudo": PseudoConfig}
+        return load_config(cls, path, sections)
 
     def resolve(self, path: str) -> Path:
         return resolve(path)
@@ -145,6 +160,11 @@ class LaSRTrainer:
         )
         t0 = time.perf_counter()
         self.train_examples = prepare_examples("train", variants=True, **common)
+        self.pseudo_counts: dict[str, int] = {}
+        for path in cfg.pseudo.catalogues:
+            made = self._pseudo_examples(cfg.resolve(path), common)
+            self.pseudo_counts[path] = len(made)
+            self.train_examples += made
         self.dev_examples = prepare_examples("dev", variants=False, **common)
         self.prepare_s = time.perf_counter() - t0
         self.train = Tensors.build(self.train_examples, cfg.candidates, cfg.rrf_k, variants=True)
@@ -155,6 +175,35 @@ class LaSRTrainer:
         )
         self.queue = NegativeQueue(cfg.loss.queue_size)
         self.history: list[dict[str, float]] = []
+
+    def _pseudo_examples(self, catalogue: Path, common: dict[str, Any]) -> list[Example]:
+        """The pseudo-queries of ``catalogue`` with their candidate lists (the file and the lists cached)."""
+        import hashlib
+
+        from core.catalogue import read_catalogue
+        from model.training.lasr.pseudo import PSEUDO_VERSION, write_pseudo_queries
+
+        if not catalogue.exists():
+            raise FileNotFoundError(
+                f"pseudo-query catalogue {catalogue} is missing: build it first (docs/evaluation.md, "
+                '"Training catalogue": python -m data.heldout.wordnet_catalogue --splits train …)'
+            )
+        p = self.cfg.pseudo
+        report = read_catalogue(catalogue)
+        params = [report.sha256, PSEUDO_VERSION, p.per_language, p.per_listing, p.noisy, self.cfg.seed]
+        key = hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
+        queries = Path(common["cache_dir"]) / f"pseudo-{key}.jsonl"
+        if not queries.exists():
+            write_pseudo_queries(
+                report.products,
+                queries,
+                per_language=p.per_language,
+                per_listing=p.per_listing,
+                noisy=p.noisy,
+                seed=self.cfg.seed,
+            )
+        args = {**common, "catalogue": catalogue, "product_lexicon": p.product_lexicon}
+        return prepare_examples("pseudo", variants=True, queries_path=queries, **args)
 
     def _queue_scores(self, b: Batch, rows: torch.Tensor) -> torch.Tensor:
         """(B, Q) scores of a sample of queued negatives for each query (−inf where the product is relevant)."""
@@ -265,6 +314,7 @@ class LaSRTrainer:
             "prepare_seconds": self.prepare_s,
             "stopped_by_time_budget": stopped_early,
             "train_queries": n,
+            "pseudo_queries": self.pseudo_counts,
             "dev_queries": len(self.dev.ids),
         }
 
