@@ -20,6 +20,7 @@ from app.api.schemas import SearchRequest, SearchResponse, SearchResult
 from app.query.expansion import QueryTranslator, build_translator, with_market_names
 from app.query.langid import LanguageDetector
 from app.query.spelling import Speller, dense_correction
+from app.query.suggest import Completion, Suggester
 from app.query.synonyms import Synonyms, lexical_expansions
 from app.retrieval.facets import by_price, facet_counts
 from app.retrieval.hybrid import match, retrieve, spelled_vector
@@ -68,6 +69,7 @@ class QueryVocabulary:
     translator: QueryTranslator
     speller: Speller | None
     catalogue: CatalogueVocabulary | None = None
+    suggester: Suggester | None = None  # the search box's completions from this version's listings
 
 
 @dataclass
@@ -186,7 +188,8 @@ class Searcher:
         speller = (
             Speller.from_store(self.store, translator.spellings()) if version is not None and s.spell_correct else None
         )
-        return QueryVocabulary(version, translator, speller, catalogue)
+        suggester = Suggester.from_store(self.store) if version is not None else None
+        return QueryVocabulary(version, translator, speller, catalogue, suggester)
 
     def _set_vocabulary(self, vocabulary: QueryVocabulary) -> None:
         with self._vocabulary_lock:
@@ -246,6 +249,16 @@ class Searcher:
         vectors = await run_in_threadpool(self.encoder.encode, texts, kind)
         self.metrics.observe_encode(kind, time.perf_counter() - t0, len(texts))
         return vectors
+
+    async def suggest(self, prefix: str, languages: Sequence[str] | None, k: int) -> list[Completion]:
+        """Completions of ``prefix`` from the serving version's listings (``app.query.suggest``); the version is
+        checked as a search checks it, and a version whose completions are still being built answers with the
+        previous version's (none at the very start)."""
+        version = await self.serving_version()
+        vocab = self.vocabulary(version) or self.latest_vocabulary()
+        if vocab is None or vocab.suggester is None:
+            return []
+        return vocab.suggester.suggest(prefix, languages, k)
 
     async def product(self, product_id: str) -> tuple[dict[str, Any] | None, IndexVersion]:
         """The serving version's stored payload of ``product_id`` (None when it has no such product)."""

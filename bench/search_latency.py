@@ -8,6 +8,10 @@ index) are measured in the same run, in this process, after the HTTP runs; a thi
 ``rerank: false`` shows what reranking adds end to end, and a fourth one searches each query in its market, as a
 storefront would (``languages: [market, "en"]``): that is when cross-lingual terms apply and a query with English
 words is encoded a second time with the market's names for them.
+
+Facets: in-market searches with ``facets: [category, brand, language, price]`` (the page's request: total and
+counts over every match) against the same searches without them, in three alternating rounds of distinct queries
+(``--facet-requests`` each side in all); it prints both p95s (median over the rounds) and their ratio.
 """
 
 from __future__ import annotations
@@ -80,15 +84,53 @@ def _in_process(queries: list[str]) -> dict:
     return out
 
 
+FACETS = ["category", "brand", "language", "price"]
+
+
+def _facets_side_by_side(url: str, queries: list[str], markets: dict[str, str], rounds: int = 3) -> dict:
+    """In-market c=1 searches with and without facets, alternating rounds of distinct queries."""
+    import httpx
+
+    def market(q: str) -> dict:
+        return {"languages": list(dict.fromkeys([markets[q], "en"]))}
+
+    half = len(queries) // 2
+    plain, faceted = queries[:half], queries[half : 2 * half]
+    step = max(1, half // rounds)
+    without, with_ = [], []
+    for i in range(rounds):
+        chunk = slice(i * step, (i + 1) * step)
+        without.append(run_level(url, plain[chunk], 1, per_query=market)["p95_ms"])
+        with_.append(run_level(url, faceted[chunk], 1, {"facets": FACETS}, per_query=market)["p95_ms"])
+    totals = [
+        httpx.post(f"{url}/v1/search", json={"query": q, "facets": FACETS, **market(q)}, timeout=30).json()["total"]
+        for q in faceted[:20]
+    ]
+    w, f = statistics.median(without), statistics.median(with_)
+    return {
+        "without_p95_ms": w,
+        "with_p95_ms": f,
+        "ratio_p95": round(f / w, 2),
+        "rounds": rounds,
+        "requests_per_side": step * rounds,
+        "rounds_without_p95_ms": without,
+        "rounds_with_p95_ms": with_,
+        "mean_total": round(statistics.mean(totals), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="benchmark this running server instead of starting one")
     parser.add_argument("--requests", type=int, default=300, help="requests per concurrency level")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--facet-requests", type=int, default=300, help="requests per side of the facets comparison")
     args = parser.parse_args()
 
     r = args.requests
-    queries = shopper_queries(4 * r + 20 + 200)
+    f = args.facet_requests
+    queries = shopper_queries(4 * r + 20 + 200 + 2 * f)
+    facet_set = queries[20 + 4 * r : 20 + 4 * r + 2 * f]
     markets = query_markets()
     # disjoint slices: a query seen before would be answered from the API's query cache
     warmup, level1, level8, level1_plain, level1_market, encode_set = (
@@ -110,6 +152,7 @@ def main() -> None:
                 url, level1_market, 1, per_query=lambda q: {"languages": list(dict.fromkeys([markets[q], "en"]))}
             ),
         }
+        result["facets"] = _facets_side_by_side(url, facet_set, markets)
     result.update(_in_process(encode_set))
     for level in ("concurrency_1", "concurrency_8", "concurrency_1_no_rerank", "concurrency_1_market"):
         r = result[level]
@@ -117,6 +160,12 @@ def main() -> None:
             f"{level}: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  "
             f"{r['qps']} QPS  errors {r['errors']}"
         )
+    fa = result["facets"]
+    print(
+        f"in market, c=1, p95: without facets {fa['without_p95_ms']} ms, with facets {fa['with_p95_ms']} ms "
+        f"(ratio {fa['ratio_p95']}; medians over {fa['rounds']} alternating rounds, {fa['requests_per_side']} "
+        f"requests a side; mean total {fa['mean_total']})"
+    )
     print(f"bare query encoding p50: {result['encode_p50_ms']} ms")
     if "rerank" in result:
         r = result["rerank"]

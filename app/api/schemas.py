@@ -291,6 +291,21 @@ class SearchResponse(BaseModel):
     )
 
 
+class Suggestion(BaseModel):
+    text: str = Field(description="The completion, as listings write it (lower-cased for title phrases).")
+    kind: Literal["product", "brand", "category"] = Field(
+        description="product: the opening phrase of listings' titles; brand; category: a category's name."
+    )
+    language: str | None = Field(description="The listings' language; null for brands and categories (any market).")
+    count: int = Field(description="Listings behind it: what the completions are ordered by.")
+
+
+class SuggestResponse(BaseModel):
+    query: str
+    suggestions: list[Suggestion]
+    took_ms: float
+
+
 class SynonymsUpdate(BaseModel):
     model_config = _STRICT
 

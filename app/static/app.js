@@ -23,6 +23,12 @@ const minPrice = $("min-price");
 const maxPrice = $("max-price");
 const k = $("k");
 const explain = $("explain");
+const sort = $("sort");
+const facetsBox = $("facets");
+const pager = $("pager");
+const FACETS = ["category", "brand", "language", "price"];
+const FACET_TITLES = { category: "Category", brand: "Brand", language: "Language", price: "Price" };
+const MAX_OFFSET = 1000;
 const statusLine = $("status");
 const latency = $("latency");
 const alertBox = $("alert");
@@ -40,6 +46,12 @@ const FIELDS = {
 
 let timer;
 let seq = 0;
+let offset = 0; // the page: results offset+1 … offset+k
+let brands = []; // brand facet values picked
+let suggestTimer;
+let suggestSeq = 0;
+const suggestions = $("suggestions");
+const SUGGEST_DEBOUNCE_MS = 80;
 let inflight = null;
 const seenCategories = new Set();
 
@@ -67,7 +79,11 @@ function buildRequest() {
   if (category.value.trim()) body.category = category.value.trim();
   if (minPrice.value !== "") body.min_price = Number(minPrice.value);
   if (maxPrice.value !== "") body.max_price = Number(maxPrice.value);
+  if (brands.length) body.brands = brands;
+  if (sort.value !== "relevance") body.sort = sort.value;
+  if (offset) body.offset = offset;
   if (explain.checked) body.explain = true;
+  body.facets = FACETS;
   return body;
 }
 
@@ -79,6 +95,9 @@ function syncUrl(body) {
   if ("min_price" in body) params.set("min_price", body.min_price);
   if ("max_price" in body) params.set("max_price", body.max_price);
   if (body.k !== 20) params.set("k", body.k);
+  if (body.brands) params.set("brand", body.brands.join(","));
+  if (body.sort) params.set("sort", body.sort);
+  if (body.offset) params.set("offset", body.offset);
   if (body.explain) params.set("explain", "1");
   const search = params.toString();
   history.replaceState(null, "", search ? `?${search}` : location.pathname);
@@ -93,6 +112,9 @@ function restoreFromUrl() {
   maxPrice.value = params.get("max_price") ?? "";
   if (params.has("k")) k.value = params.get("k");
   explain.checked = params.get("explain") === "1";
+  brands = (params.get("brand") ?? "").split(",").filter(Boolean);
+  if (params.has("sort")) sort.value = params.get("sort");
+  offset = Math.max(0, Math.min(MAX_OFFSET, Number(params.get("offset")) || 0));
 }
 
 function clearFieldErrors() {
@@ -129,6 +151,7 @@ function showMessage(nodes, isAlert = false) {
 
 function showIdle() {
   list.replaceChildren();
+  facetsBox.hidden = pager.hidden = true;
   statusLine.textContent = "";
   latency.textContent = "";
   showMessage([el("strong", { textContent: "Start typing to search the catalogue" }),
@@ -144,6 +167,7 @@ function failureTitle(status) {
 
 function showFailure(status, problem) {
   list.replaceChildren();
+  facetsBox.hidden = pager.hidden = true;
   latency.textContent = "";
   const title = failureTitle(status);
   statusLine.textContent = title;
@@ -201,7 +225,11 @@ function resultItem(r, index, withScores) {
 function showResults(data, body, roundTripMs) {
   const n = data.results.length;
   rememberCategories(data.results);
-  list.replaceChildren(...data.results.map((r, i) => resultItem(r, i, Boolean(body.explain))));
+  list.replaceChildren(...data.results.map((r, i) => resultItem(r, data.offset + i, Boolean(body.explain))));
+  list.start = data.offset + 1;
+  list.style.counterReset = `rank ${data.offset}`; // the shown rank continues across pages
+  showFacets(data.facets);
+  showPager(data, body);
   const detected = data.query_language ? ` · query in ${LANGUAGE_NAMES[data.query_language] ?? data.query_language}` : "";
   // words the index never saw, and what they were also matched as ("bluetoth" → "bluetooth")
   const fixes = Object.entries(data.spelling ?? {}).map(([typed, indexed]) => `${typed} → ${indexed}`);
@@ -210,13 +238,136 @@ function showResults(data, body, roundTripMs) {
   const terms = data.translations ?? [];
   const shownTerms = terms.slice(0, 4).join(", ") + (terms.length > 4 ? ", …" : "");
   const translated = terms.length ? ` · also searched as ${shownTerms}` : "";
+  const count = data.total ?? n;
+  const atLeast = data.total_relation === "gte" ? "at least " : "";
   statusLine.textContent = n
-    ? `${n} ${n === 1 ? "product" : "products"} for “${data.query}”${detected}${spelling}${translated}`
+    ? `${atLeast}${count.toLocaleString("en-US")} ${count === 1 ? "product" : "products"} for “${data.query}”${detected}${spelling}${translated}`
     : `No products match “${data.query}”${detected}${spelling}${translated}`;
   latency.textContent = `${data.took_ms.toFixed(1)} ms on the server · ${roundTripMs.toFixed(0)} ms round trip`;
-  const filtered = body.languages || body.category || "min_price" in body || "max_price" in body;
+  const filtered = body.languages || body.category || body.brands || "min_price" in body || "max_price" in body;
   showMessage(n ? null : [el("strong", { textContent: `No products match “${data.query}”` }),
     filtered ? "Try removing some filters: language, category or price." : "Try other words or another language."]);
+}
+
+// A facet value, clicked, becomes a filter (and a second click on a picked one removes it); back to page 1.
+function applyFacet(field, item) {
+  if (field === "category") category.value = category.value === item.value ? "" : item.value;
+  else if (field === "brand") brands = brands.includes(item.value) ? brands.filter((b) => b !== item.value) : [...brands, item.value];
+  else if (field === "language") setLanguages(selectedLanguages().length === 1 && selectedLanguages()[0] === item.value ? [] : [item.value]);
+  else if (field === "price") {
+    const picked = minPrice.value === String(item.min) && maxPrice.value === String(item.max);
+    minPrice.value = picked ? "" : item.min;
+    maxPrice.value = picked ? "" : item.max;
+  }
+  offset = 0;
+  run();
+}
+
+function facetPicked(field, item) {
+  if (field === "category") return category.value === item.value;
+  if (field === "brand") return brands.includes(item.value);
+  if (field === "language") return selectedLanguages().includes(item.value);
+  return minPrice.value === String(item.min) && maxPrice.value === String(item.max);
+}
+
+function showFacets(facets) {
+  const groups = FACETS.filter((f) => facets?.[f]?.length).map((field) => {
+    const heading = el("h3", { id: `facet-${field}`, textContent: FACET_TITLES[field] });
+    const items = facets[field].slice(0, 10).map((item) => {
+      const label = field === "language" ? (LANGUAGE_NAMES[item.value] ?? item.value)
+        : field === "category" ? item.value.replaceAll(" > ", " › ") : item.value;
+      const button = el("button", { type: "button", className: "facet-value" },
+        el("span", { className: "facet-label", dir: "auto", textContent: label }),
+        el("span", { className: "facet-count", textContent: item.count.toLocaleString("en-US") }));
+      button.dataset.field = field;
+      button.dataset.value = item.value;
+      button.setAttribute("aria-pressed", String(facetPicked(field, item)));
+      button.addEventListener("click", () => applyFacet(field, item));
+      return el("li", {}, button);
+    });
+    const group = el("section", { className: "facet" }, heading, el("ul", {}, ...items));
+    group.setAttribute("aria-label", `Refine by ${FACET_TITLES[field].toLowerCase()}`);
+    return group;
+  });
+  facetsBox.replaceChildren(...groups);
+  facetsBox.hidden = groups.length === 0;
+}
+
+function showPager(data, body) {
+  const n = data.results.length;
+  const total = data.total ?? n;
+  const more = data.offset + n < total && data.offset + body.k <= MAX_OFFSET;
+  pager.hidden = n === 0 || (data.offset === 0 && !more);
+  $("prev-page").disabled = data.offset === 0;
+  $("next-page").disabled = !more;
+  const of = data.total == null ? "" : ` of ${data.total_relation === "gte" ? "at least " : ""}${data.total.toLocaleString("en-US")}`;
+  $("page-info").textContent = n ? `Results ${data.offset + 1}–${data.offset + n}${of}` : "";
+}
+
+// Completions under the box (GET /v1/suggest), in the chosen markets; a click or Enter on one searches it.
+function hideSuggestions() {
+  suggestions.hidden = true;
+  suggestions.replaceChildren();
+  query.setAttribute("aria-expanded", "false");
+  query.removeAttribute("aria-activedescendant");
+}
+
+function pickSuggestion(text) {
+  query.value = text;
+  hideSuggestions();
+  offset = 0;
+  run();
+}
+
+async function loadSuggestions() {
+  const typed = query.value.trim();
+  const id = ++suggestSeq;
+  if (!typed) {
+    hideSuggestions();
+    return;
+  }
+  const params = new URLSearchParams({ q: typed.slice(0, 100) });
+  const langs = selectedLanguages();
+  if (langs.length) params.set("languages", langs.join(","));
+  let data;
+  try {
+    const response = await fetch(`/v1/suggest?${params}`);
+    if (!response.ok) throw new Error(String(response.status));
+    data = await response.json();
+  } catch {
+    if (id === suggestSeq) hideSuggestions(); // completions are a convenience: a failure just shows none
+    return;
+  }
+  if (id !== suggestSeq || document.activeElement !== query) return;
+  const items = data.suggestions.map((s, i) => {
+    const option = el("li", { id: `suggestion-${i}`, className: "suggestion", dir: "auto" },
+      el("span", { textContent: s.text }),
+      el("span", { className: "suggestion-kind", textContent: s.kind === "product" ? "" : s.kind }));
+    option.setAttribute("role", "option");
+    option.setAttribute("aria-selected", "false");
+    option.dataset.text = s.text;
+    if (s.language) option.lang = s.language;
+    option.addEventListener("mousedown", (event) => {
+      event.preventDefault(); // keep the focus in the box
+      pickSuggestion(s.text);
+    });
+    return option;
+  });
+  suggestions.replaceChildren(...items);
+  suggestions.hidden = items.length === 0;
+  query.setAttribute("aria-expanded", String(items.length > 0));
+}
+
+function moveSuggestion(step) {
+  const options = [...suggestions.querySelectorAll(".suggestion")];
+  if (suggestions.hidden || !options.length) return false;
+  const at = options.findIndex((o) => o.getAttribute("aria-selected") === "true");
+  const slots = options.length + 1; // the options and, as -1, the box itself
+  const next = ((at + 1 + step + slots) % slots) - 1;
+  options.forEach((o, i) => o.setAttribute("aria-selected", String(i === next)));
+  if (next >= 0) query.setAttribute("aria-activedescendant", options[next].id);
+  else query.removeAttribute("aria-activedescendant");
+  return true;
 }
 
 function rejectsExplain(problem) {
@@ -291,14 +442,53 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   run();
 });
-for (const input of [query, category, minPrice, maxPrice]) input.addEventListener("input", schedule);
-for (const control of [k, explain]) control.addEventListener("change", () => run());
+for (const input of [query, category, minPrice, maxPrice]) {
+  input.addEventListener("input", () => {
+    offset = 0; // a new question starts at its first page
+    schedule();
+  });
+}
+query.addEventListener("input", () => {
+  clearTimeout(suggestTimer);
+  suggestTimer = setTimeout(loadSuggestions, SUGGEST_DEBOUNCE_MS);
+});
+query.addEventListener("keydown", (event) => {
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    if (moveSuggestion(event.key === "ArrowDown" ? 1 : -1)) event.preventDefault();
+  } else if (event.key === "Enter") {
+    const chosen = suggestions.querySelector('.suggestion[aria-selected="true"]');
+    if (chosen && !suggestions.hidden) {
+      event.preventDefault();
+      pickSuggestion(chosen.dataset.text);
+    }
+  } else if (event.key === "Escape" && !suggestions.hidden) {
+    event.preventDefault(); // closes the completions only; a second Escape clears the box as usual
+    hideSuggestions();
+  }
+});
+query.addEventListener("blur", hideSuggestions);
+for (const control of [k, sort]) {
+  control.addEventListener("change", () => {
+    offset = 0;
+    run();
+  });
+}
+explain.addEventListener("change", () => run());
+$("prev-page").addEventListener("click", () => {
+  offset = Math.max(0, offset - Number(k.value));
+  run();
+});
+$("next-page").addEventListener("click", () => {
+  offset = Math.min(MAX_OFFSET, offset + Number(k.value));
+  run();
+});
 $("languages").addEventListener("click", (event) => {
   const chip = event.target.closest(".chip");
   if (!chip) return;
   const lang = chip.dataset.lang;
   const langs = selectedLanguages();
   setLanguages(!lang ? [] : langs.includes(lang) ? langs.filter((l) => l !== lang) : [...langs, lang]);
+  offset = 0;
   run();
 });
 

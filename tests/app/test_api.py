@@ -196,3 +196,31 @@ def test_attribute_filters(client, subset_catalogue):
     assert len(got) == min(50, len(wanted))
     for bad in ({"colour": []}, {"col.our": ["x"]}, {f"a{i}": ["x"] for i in range(11)}):
         assert _search(client, query="x", attributes=bad).status_code == 422, bad
+
+
+def test_suggest_completes_prefixes_without_diacritics_and_in_the_market(client, searcher, subset_catalogue):
+    from collections import Counter
+
+    from core.text import fold
+
+    searcher.vocabulary_ready.wait(60)
+    rows = [json.loads(line) for line in subset_catalogue.read_text(encoding="utf-8").splitlines()]
+    # the commonest first word of the Vietnamese titles that carries a diacritic ("máy"), typed without it
+    first = Counter(r["title"].split()[0].lower() for r in rows if r["language"] == "vi")
+    word = next(w for w, _ in first.most_common() if fold(w) != w)
+    r = client.get("/v1/suggest", params={"q": fold(word), "languages": "vi"})
+    assert r.status_code == 200, r.text
+    got = r.json()["suggestions"]
+    assert got and len(got) <= 10
+    assert all(s["language"] in ("vi", None) for s in got)
+    product = [s for s in got if s["kind"] == "product"]
+    assert product and any(s["text"].startswith(word) for s in product), (word, got)
+    assert all(fold(word) in fold(s["text"]) for s in got), got
+    counts = [s["count"] for s in got]
+    assert counts == sorted(counts, reverse=True)
+    thai = client.get("/v1/suggest", params={"q": "หู", "languages": "th"}).json()["suggestions"]
+    assert all(s["language"] in ("th", None) for s in thai)
+    assert client.get("/v1/suggest", params={"q": "giay", "languages": "xx"}).status_code == 422
+    assert client.get("/v1/suggest", params={"q": ""}).status_code == 422
+    assert client.get("/v1/suggest", params={"q": "giay", "k": 11}).status_code == 422
+    assert client.get("/v1/suggest", params={"q": "zzzzqqq"}).json()["suggestions"] == []

@@ -25,6 +25,20 @@ def answered(page, action):
     return response.value
 
 
+def search(page, text: str):
+    """Type ``text`` into the box, wait for its results, and leave the box (closing the completions under it, which
+    would cover the controls below) as a shopper does who goes on to the filters; returns the search response."""
+    response = answered(page, lambda: page.locator("#q").fill(text))
+    page.locator("#q").evaluate("e => e.blur()")
+    expect(page.locator("#suggestions")).to_be_hidden()
+    return response
+
+
+def chip(page, language: str):
+    """A language chip of the search form (the language facet beside the results has buttons of the same names)."""
+    return page.get_by_role("group", name="Languages").get_by_role("button", name=language)
+
+
 def shown(page, attribute: str) -> list[str]:
     return page.locator("#results > li").evaluate_all(f"els => els.map(e => e.{attribute})")
 
@@ -65,14 +79,14 @@ def test_thai_query_finds_thai_products(page, live_server, screenshot):
 
 def test_urdu_chip_shows_right_to_left_results(page, live_server, screenshot):
     page.goto(live_server)
-    answered(page, lambda: page.locator("#q").fill(QUERY))
+    search(page, QUERY)
     directions = page.locator("#results h3").evaluate_all("els => els.map(e => getComputedStyle(e).direction)")
     languages = shown(page, "dataset.language")
     assert len(set(languages)) > 1, "a page of mixed scripts"
     assert directions == ["rtl" if lang == "ur" else "ltr" for lang in languages]
     screenshot(page, "mixed-scripts")
 
-    urdu = page.get_by_role("button", name="Urdu")
+    urdu = chip(page, "Urdu")
     answered(page, urdu.click)
     expect(urdu).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_role("button", name="All", exact=True)).to_have_attribute("aria-pressed", "false")
@@ -85,7 +99,7 @@ def test_urdu_chip_shows_right_to_left_results(page, live_server, screenshot):
 def test_price_filter_and_its_validation(page, live_server, screenshot):
     low, high = 100, 2000
     page.goto(live_server)
-    answered(page, lambda: page.locator("#q").fill(QUERY))
+    search(page, QUERY)
 
     def set_range():
         page.get_by_label("Min price").fill(str(low))
@@ -118,7 +132,7 @@ def test_keyboard_only(page, live_server, screenshot):
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="All", exact=True)).to_be_focused()
     page.keyboard.press("Tab")
-    english = page.get_by_role("button", name="English")
+    english = chip(page, "English")
     expect(english).to_be_focused()
     assert english.evaluate("e => getComputedStyle(e).outlineStyle") != "none", "a visible focus outline"
     answered(page, lambda: page.keyboard.press("Enter"))
@@ -126,7 +140,7 @@ def test_keyboard_only(page, live_server, screenshot):
     assert set(shown(page, "dataset.language")) == {"en"}
 
     page.keyboard.press("Tab")
-    vietnamese = page.get_by_role("button", name="Vietnamese")
+    vietnamese = chip(page, "Vietnamese")
     expect(vietnamese).to_be_focused()
     answered(page, lambda: page.keyboard.press("Space"))
     expect(vietnamese).to_have_attribute("aria-pressed", "true")
@@ -137,7 +151,7 @@ def test_keyboard_only(page, live_server, screenshot):
 def test_explain_switch(page, live_server, screenshot):
     assert httpx.post(f"{live_server}/v1/search", json={"query": QUERY, "k": 1, "explain": True}).is_success
     page.goto(live_server)
-    answered(page, lambda: page.locator("#q").fill(QUERY))
+    search(page, QUERY)
     expect(page.locator("#results .scores")).to_have_count(0)
 
     switch = page.get_by_role("switch", name="Explain scores")
@@ -149,7 +163,7 @@ def test_explain_switch(page, live_server, screenshot):
 
 def test_unavailable_api_shows_error_state(page, unavailable_server, screenshot):
     page.goto(unavailable_server)
-    response = answered(page, lambda: page.locator("#q").fill(QUERY))
+    response = search(page, QUERY)
     assert response.status == 503
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("Search is temporarily unavailable")
@@ -161,7 +175,7 @@ def test_unavailable_api_shows_error_state(page, unavailable_server, screenshot)
 
 def test_a_misspelt_word_is_shown_with_its_match(page, live_server, screenshot):
     page.goto(live_server)
-    response = answered(page, lambda: page.locator("#q").fill("tai nghe bluetoth"))
+    response = search(page, "tai nghe bluetoth")
     assert response.status == 200
     expect(page.get_by_role("status")).to_contain_text("also matched bluetoth → bluetooth")
     expect(page.locator("#results h3", has_text=re.compile("bluetooth", re.I)).first).to_be_visible()
@@ -170,10 +184,100 @@ def test_a_misspelt_word_is_shown_with_its_match(page, live_server, screenshot):
 
 def test_english_words_in_a_market_show_the_market_words_searched(page, live_server, screenshot):
     page.goto(live_server)
-    answered(page, lambda: page.locator("#q").fill("air fryer"))
+    search(page, "air fryer")
     expect(page.get_by_role("status")).not_to_contain_text("also searched as")  # no market chosen
-    answered(page, page.get_by_role("button", name="Vietnamese").click)
+    answered(page, chip(page, "Vietnamese").click)
     expect(page.get_by_role("status")).to_contain_text("also searched as")
     expect(page.get_by_role("status")).to_contain_text("nồi chiên không dầu")
     assert "vi" in shown(page, "dataset.language")
     screenshot(page, "translations")
+
+
+def test_facet_counts_are_clickable_filters(page, live_server, screenshot):
+    page.goto(live_server)
+    response = search(page, QUERY)
+    body = response.json()
+    facets = page.locator("#facets")
+    expect(facets).to_be_visible()
+    brand = body["facets"]["brand"][0]
+    button = facets.locator(f'.facet-value[data-field="brand"][data-value="{brand["value"]}"]')
+    expect(button).to_contain_text(str(brand["count"]))
+    expect(page.get_by_role("status")).to_have_text(re.compile(rf"^{body['total']:,} products? for “{QUERY}”"))
+    screenshot(page, "facets")
+
+    narrowed = answered(page, button.click)
+    assert narrowed.request.post_data_json["brands"] == [brand["value"]]
+    expect(facets.locator('.facet-value[data-field="brand"][aria-pressed="true"]')).to_have_count(1)
+    assert set(shown(page, "querySelector('.vendor')?.textContent")) == {brand["value"]}
+
+    category = narrowed.json()["facets"]["category"][0]["value"]
+    answered(page, facets.locator(f'.facet-value[data-field="category"][data-value="{category}"]').click)
+    expect(page.get_by_label("Category", exact=True)).to_have_value(category)
+    paths = page.locator("#results .category").all_inner_texts()
+    assert paths and all(p == category.replace(" > ", " › ") for p in paths), paths
+    screenshot(page, "facet-filters")
+
+    answered(page, facets.locator('.facet-value[data-field="brand"][aria-pressed="true"]').click)  # unpick
+    expect(facets.locator('.facet-value[data-field="brand"][aria-pressed="true"]')).to_have_count(0)
+
+
+def test_sort_menu_orders_by_price(page, live_server, screenshot):
+    page.goto(live_server)
+    search(page, QUERY)
+    chip(page, "Vietnamese").click()
+    response = answered(page, lambda: page.get_by_label("Sort").select_option("price_asc"))
+    assert response.request.post_data_json["sort"] == "price_asc"
+    prices = page.locator("#results .price").evaluate_all("els => els.map(e => Number(e.dataset.price))")
+    assert len(prices) > 1 and prices == sorted(prices), prices
+    answered(page, lambda: page.get_by_label("Sort").select_option("price_desc"))
+    prices = page.locator("#results .price").evaluate_all("els => els.map(e => Number(e.dataset.price))")
+    assert prices == sorted(prices, reverse=True), prices
+    assert "sort=price_desc" in page.url
+    screenshot(page, "sorted-by-price")
+
+
+def test_next_and_previous_pages(page, live_server, screenshot):
+    page.goto(live_server)
+    page.get_by_label("Show").select_option("10")  # an empty box: nothing is searched yet
+    first = search(page, QUERY).json()
+    pager = page.get_by_role("navigation", name="Result pages")
+    expect(pager).to_be_visible()
+    expect(page.get_by_role("button", name="← Previous")).to_be_disabled()
+    expect(page.locator("#page-info")).to_have_text(re.compile(r"^Results 1–10 of \d"))
+    page_one = shown(page, "querySelector('h3').textContent")
+
+    second = answered(page, page.get_by_role("button", name="Next →").click)
+    assert second.request.post_data_json["offset"] == 10
+    expect(page.locator("#page-info")).to_have_text(re.compile(r"^Results 11–"))
+    counter = page.locator("#results").evaluate("e => getComputedStyle(e).counterReset")
+    assert counter == "rank 10", counter  # the shown ranks go on from page one: 11, 12, …
+    assert not {r["id"] for r in first["results"]} & {r["id"] for r in second.json()["results"]}
+    screenshot(page, "page-two")
+
+    answered(page, page.get_by_role("button", name="← Previous").click)
+    assert shown(page, "querySelector('h3').textContent") == page_one
+    expect(page.get_by_role("button", name="← Previous")).to_be_disabled()
+
+
+def test_suggestions_under_the_box(page, live_server, screenshot):
+    page.goto(live_server)
+    box = page.locator("#q")
+    with page.expect_response(lambda r: "/v1/suggest" in r.url and "q=Uniq" in r.url) as suggested:
+        box.press_sequentially("Uniq", delay=20)
+    assert suggested.value.ok
+    listbox = page.get_by_role("listbox", name="Suggestions")
+    expect(listbox).to_be_visible()
+    expect(box).to_have_attribute("aria-expanded", "true")
+    option = listbox.get_by_role("option").filter(has_text="Uniqlo").first
+    expect(option).to_be_visible()
+    screenshot(page, "suggestions")
+
+    options = listbox.get_by_role("option").all_inner_texts()
+    for _ in range(1 + next(i for i, t in enumerate(options) if "Uniqlo" in t)):
+        box.press("ArrowDown")
+    expect(listbox.locator('[aria-selected="true"]')).to_contain_text("Uniqlo")
+    response = answered(page, lambda: box.press("Enter"))
+    assert response.request.post_data_json["query"] == "Uniqlo"
+    expect(box).to_have_value("Uniqlo")
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_attribute("aria-expanded", "false")

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from app.api.deps import SearchAccess, SearcherDep
 from app.api.errors import ApiError
@@ -14,7 +15,10 @@ from app.api.schemas import (
     ProductResponse,
     SearchRequest,
     SearchResponse,
+    Suggestion,
+    SuggestResponse,
 )
+from core.settings import LANGUAGES
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -35,6 +39,37 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 async def search(req: SearchRequest, searcher: SearcherDep, _: SearchAccess) -> SearchResponse:
     """Semantic product search across the seven markets' catalogues and English."""
     return await searcher.search(req)
+
+
+@router.get("/suggest", response_model=SuggestResponse, responses=_ERRORS)
+async def suggest(
+    searcher: SearcherDep,
+    _: SearchAccess,
+    q: Annotated[str, Query(min_length=1, max_length=100, description="What is typed so far.")],
+    languages: Annotated[
+        str | None,
+        Query(description=f"Comma-separated market languages ({', '.join(LANGUAGES)}); default: all."),
+    ] = None,
+    k: Annotated[int, Query(ge=1, le=10, description="Completions wanted, 1–10.")] = 10,
+) -> SuggestResponse:
+    """Completions of a partly typed query: title phrases, brands and categories of the serving index, matched
+    without regard to case or diacritics, and romanised for Thai, Urdu and Bengali listings."""
+    t0 = time.perf_counter()
+    langs = [code.strip() for code in languages.split(",") if code.strip()] if languages else None
+    unknown = [code for code in langs or () if code not in LANGUAGES]
+    if unknown or (languages is not None and not langs):
+        raise ApiError(
+            422,
+            "validation_error",
+            f"languages: unknown language code(s) {', '.join(unknown) or repr(languages)}; "
+            f"valid codes: {', '.join(LANGUAGES)}",
+        )
+    found = await searcher.suggest(q.strip(), langs, k)
+    return SuggestResponse(
+        query=q,
+        suggestions=[Suggestion.model_validate(vars(c)) for c in found],
+        took_ms=round((time.perf_counter() - t0) * 1000, 2),
+    )
 
 
 @router.post("/encode", response_model=EncodeResponse, responses=_AUTH)
