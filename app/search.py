@@ -26,6 +26,9 @@ from app.retrieval.facets import by_price, facet_counts
 from app.retrieval.hybrid import match, retrieve, spelled_vector
 from app.services.batcher import QueryEncoder
 from app.services.metrics import ServiceMetrics
+from core.catalogue import Product, content_hash
+from core.journal import ProductJournal, journal_path
+from core.lexical import document_vector
 from core.settings import LANGUAGES, Settings
 from core.store.base import Filters, Hit, IndexVersion, Matches, StoreUnavailable, VectorStore
 from indexer.vocabulary import CatalogueVocabulary, serving_vocabulary
@@ -83,6 +86,9 @@ class Searcher:
     detector: LanguageDetector = field(default_factory=LanguageDetector)
     reranker_error: str | None = None  # why reranking is unavailable, for /v1/info
     synonyms: Synonyms = field(default_factory=Synonyms)  # the merchant's rules (LIRA_SYNONYMS_PATH), replaceable
+    journal: ProductJournal | None = None  # the document API's writes (core.journal); None: the API is read-only
+    _journal_applied: IndexVersion | None = field(default=None, init=False, repr=False)  # replayed onto this one
+    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
     # the serving version's query vocabulary; rebuilt in the background when the version moves
     _vocabulary: QueryVocabulary | None = field(default=None, init=False, repr=False)
     _vocabulary_pending: IndexVersion | None = field(default=None, init=False, repr=False)
@@ -124,6 +130,7 @@ class Searcher:
             detector=detector,
             reranker_error=error,
             synonyms=synonyms if synonyms is not None else Synonyms.load(settings.synonyms_path),
+            journal=ProductJournal(journal_path(settings.index_dir, settings.collection)),
         )
         # in the background: start-up never waits on the store (/readyz reports it)
         threading.Thread(target=searcher._warm_vocabulary, name="vocabulary", daemon=True).start()
@@ -290,7 +297,75 @@ class Searcher:
                 f"{self.encoder.fingerprint}: reindex with the same model (vectors of two models never mix)"
             )
         self.metrics.serving(str(version))
+        if self.journal is not None and version != self._journal_applied:
+            await self._replay_journal(version)
         return version
+
+    async def _replay_journal(self, version: IndexVersion) -> None:
+        """Apply to ``version`` the document API's writes it does not hold (those after the journal position its
+        reindex recorded; all of them for a version built without the journal): after a restart (``kill -9``
+        included) or a switch to a version a reindex built while writes came in. Idempotent."""
+        from indexer.job import JOURNAL_SIDECAR
+
+        assert self.journal is not None
+        async with self._write_lock:
+            if version == self._journal_applied:
+                return
+            recorded = await run_in_threadpool(self.store.read_sidecar, version, JOURNAL_SIDECAR)
+            entries = await run_in_threadpool(self.journal.entries, int((recorded or {}).get("seq", 0)))
+            state: dict[str, Product | None] = {}
+            for e in entries:
+                state[e.id] = e.product
+            upserts = [p for p in state.values() if p is not None]
+            deletes = [pid for pid, p in state.items() if p is None]
+            for start in range(0, len(upserts), 256):
+                await self._write(version, upserts[start : start + 256], [])
+            if deletes:
+                await self._write(version, [], deletes)
+            if entries:
+                log.info("applied %d journaled writes to %s", len(entries), version)
+            self._journal_applied = version
+
+    async def _write(self, version: IndexVersion, products: Sequence[Product], deletes: Sequence[str]) -> None:
+        """Encode ``products`` with the serving model (the version's: vectors of two models never mix) and write
+        them, and ``deletes``, into ``version``."""
+        texts = [p.passage_text() for p in products]
+        vectors = (
+            await run_in_threadpool(self.encoder.encode, texts, "passage")
+            if texts
+            else np.zeros((0, self.encoder.dim), np.float32)
+        )
+        payloads = [
+            {**p.payload(), "content_hash": content_hash(t, self.encoder.fingerprint)}
+            for p, t in zip(products, texts, strict=True)
+        ]
+        sparse = [document_vector(t) for t in texts]
+        await run_in_threadpool(
+            self.store.write_live, version, [p.id for p in products], vectors, payloads, sparse, deletes
+        )
+
+    async def write_products(self, products: Sequence[Product]) -> IndexVersion:
+        """The document API's upsert: journaled durably (``fsync``) first, then written into the serving version,
+        whose searches see the products at once. Returns the version written to."""
+        if self.journal is None:
+            raise IndexNotReady("this service has no product journal: products change only by reindexing")
+        version = await self.serving_version()  # replays what the version lacks first
+        async with self._write_lock:
+            await run_in_threadpool(self.journal.append, products, ())
+            await self._write(version, products, [])
+        return version
+
+    async def delete_product(self, product_id: str) -> tuple[bool, IndexVersion]:
+        """The document API's delete: (whether the serving version had the product, the version)."""
+        if self.journal is None:
+            raise IndexNotReady("this service has no product journal: products change only by reindexing")
+        version = await self.serving_version()
+        async with self._write_lock:
+            if not await self._store_call(self.store.retrieve, [product_id]):
+                return False, version
+            await run_in_threadpool(self.journal.append, (), [product_id])
+            await self._write(version, [], [product_id])
+        return True, version
 
     async def search(self, req: SearchRequest) -> SearchResponse:
         t0 = time.perf_counter()

@@ -40,12 +40,12 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.common import percentiles, process_memory_mib, query_markets, run_level, shopper_queries, uvicorn_process
-from core.catalogue import Product, read_catalogue
+from core.catalogue import Product, content_hash, read_catalogue
 from core.lexical import document_vector_of_terms, query_vector, terms
 from core.settings import Settings, get_settings
 from core.store import index_tuning, open_store
 from core.store.base import Filters, IndexVersion, VectorStore
-from indexer.job import content_hash, index_data_hash
+from indexer.job import index_data_hash
 from indexer.vocabulary import TermCache, mine_vocabulary, write_vocabulary
 from model.encoder import Encoder
 from model.loader import load_encoder

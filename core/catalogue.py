@@ -221,6 +221,13 @@ def read_catalogue(path: Path) -> CatalogueReport:
     return report
 
 
+def content_hash(passage_text: str, model_fingerprint: str) -> str:
+    """What decides a product's vector: the model and the text it encodes (``Product.passage_text``). Price or
+    category changes keep it (the indexer copies the vector of an unchanged hash)."""
+    text = f"{model_fingerprint}\x00{passage_text}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

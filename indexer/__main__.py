@@ -46,7 +46,43 @@ def _parser() -> argparse.ArgumentParser:
     re_.add_argument("--model", choices=["arca", "base"], default=settings.model)
     re_.add_argument("--json", type=Path, help="also write the summary as JSON here")
     re_.add_argument("--no-progress", action="store_true")
+    re_.add_argument(
+        "--no-journal",
+        action="store_true",
+        help="leave out the document API's writes (the journal beside the index); by default they are merged over "
+        "the catalogue",
+    )
+    jo = sub.add_parser(
+        "journal",
+        help="show (or clear) the document API's writes kept beside the index",
+        description="The journal holds every POST/DELETE /v1/products since it was last cleared; every reindex "
+        "merges it over the catalogue. Clear it once its writes are in the catalogue file (the next reindex then "
+        "builds from the file alone).",
+    )
+    jo.add_argument("--clear", action="store_true", help="remove every operation (after folding them in)")
     return parser
+
+
+def _journal(args: argparse.Namespace, settings) -> int:
+    from core.journal import ProductJournal, journal_path
+
+    journal = ProductJournal(journal_path(settings.index_dir, settings.collection))
+    entries = journal.entries()
+    upserts = sum(e.op == "upsert" for e in entries)
+    print(
+        json.dumps(
+            {
+                "path": str(journal.path),
+                "operations": len(entries),
+                "upserts": upserts,
+                "deletes": len(entries) - upserts,
+                "seq": journal.seq(),
+            }
+        )
+    )
+    if args.clear:
+        print(f"cleared {journal.clear()} operations from {journal.path}", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"error: {settings_error_message(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.command == "journal":
+        return _journal(args, get_settings())
     settings = get_settings().model_copy(update={"model": args.model})
     if not args.catalogue.exists():
         print(f"error: catalogue {args.catalogue} not found (pass --catalogue PATH)", file=sys.stderr)
@@ -102,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings, status):
+    from core.journal import ProductJournal, journal_path
     from core.store import open_store
     from indexer.job import reindex
     from model.loader import load_encoder
@@ -122,6 +161,7 @@ def _run(args: argparse.Namespace, settings, status):
             on_batch=status.progress,
             vocabulary=settings.catalogue_vocabulary,
             term_cache=settings.model_cache_dir / "vocabulary-terms" / f"{encoder.fingerprint}-{query_key}.npz",
+            journal=None if args.no_journal else ProductJournal(journal_path(settings.index_dir, settings.collection)),
         )
     finally:
         store.close()

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.catalogue import CatalogueReport, Product, read_catalogue
+from core.catalogue import CatalogueReport, Product, content_hash, read_catalogue
+from core.journal import ProductJournal
 from core.lexical import LEXICAL_VERSION, document_vector
 from core.store.base import IndexVersion, StoredPoint, StoreUnavailable, VectorStore
 from indexer.vocabulary import VOCABULARY_VERSION, TermCache, mine_vocabulary, write_vocabulary
@@ -46,6 +47,7 @@ class ReindexSummary:
     incremental: bool = False
     vocabulary_pairs: int = 0
     vocabulary_seconds: float = 0.0
+    journal_applied: int = 0  # document-API operations merged over the catalogue (core.journal)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,19 +56,14 @@ class ReindexSummary:
         if self.up_to_date:
             return f"index {self.version} is up to date ({self.indexed} products); nothing to do"
         mode = "incremental" if self.incremental else "full"
+        journal = f", {self.journal_applied} document-API operations merged" if self.journal_applied else ""
         return (
             f"indexed {self.indexed} products ({mode}: re-encoded {self.reencoded}, reused {self.reused}, "
-            f"deleted {self.deleted}), skipped {self.skipped} bad rows, {self.vocabulary_pairs} vocabulary pairs, "
+            f"deleted {self.deleted}{journal}), skipped {self.skipped} bad rows, "
+            f"{self.vocabulary_pairs} vocabulary pairs, "
             f"{self.seconds:.1f} s ({self.products_per_s:.1f} products/s; encoding {self.encode_seconds:.1f} s) "
             f"→ serving version {self.version}"
         )
-
-
-def content_hash(passage_text: str, model_fingerprint: str) -> str:
-    """What decides a product's vector: the model and the text it encodes (``Product.passage_text``). Price or
-    category changes keep it."""
-    text = f"{model_fingerprint}\x00{passage_text}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 # what the indexer writes besides the catalogue's content; bumping it makes ``--if-stale`` build a new version
@@ -76,10 +73,12 @@ def content_hash(passage_text: str, model_fingerprint: str) -> str:
 INDEX_LAYOUT = 4
 
 
-def index_data_hash(catalogue_sha256: str) -> str:
+def index_data_hash(catalogue_sha256: str, journal_seq: int = 0) -> str:
     """The data part of a version name: the catalogue's bytes, the lexical term rules, the index layout and the
-    vocabulary mining rules (a change to any builds a new index)."""
+    vocabulary mining rules, and how far the document-API journal goes (a change to any builds a new index)."""
     key = f"{catalogue_sha256}|{LEXICAL_VERSION}|layout{INDEX_LAYOUT}|{VOCABULARY_VERSION}"
+    if journal_seq:
+        key += f"|journal{journal_seq}"
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -135,6 +134,8 @@ class _Previous:
             return {}
 
 
+JOURNAL_SIDECAR = "journal"  # {"seq": n}: the version holds the document API's writes up to n
+
 ENCODE_CHUNK = 512  # products per encoder call (measured: bench.index_throughput)
 
 
@@ -160,20 +161,27 @@ def reindex(
     on_batch: Callable[[int, int], None] | None = None,
     vocabulary: bool = True,
     term_cache: Path | None = None,
+    journal: ProductJournal | None = None,
 ) -> ReindexSummary:
     """Build a new version from ``catalogue`` and switch to it; ``full`` re-encodes every product.
 
     ``on_batch(done, total)`` is called after every written batch (progress reporting). ``vocabulary``: the
     catalogue's own cross-lingual vocabulary is mined (its terms encoded as queries by ``encoder``) and kept
     with the version; ``term_cache``: where the terms' vectors are kept between runs
-    (``TermCache``), so that a reindex encodes only new terms."""
+    (``TermCache``), so that a reindex encodes only new terms. ``journal``: the document API's writes, merged over
+    the catalogue (``ProductJournal.merged``: the last write of an id wins); the version records how far it read
+    (sidecar ``journal``), and the API applies whatever came after."""
     t0 = time.perf_counter()
     report = read_catalogue(catalogue)
     report_errors(report)
     if not report.products:
         raise SystemExit(f"error: {catalogue} has no valid product rows ({report.skipped} skipped); nothing indexed")
 
-    data_hash = index_data_hash(report.sha256)
+    products = report.products
+    applied = journal_seq = 0
+    if journal is not None:
+        products, applied, journal_seq = journal.merged(products)
+    data_hash = index_data_hash(report.sha256, journal_seq)
     if if_stale and (current := is_up_to_date(store, encoder, data_hash)):
         return ReindexSummary(str(current), store.count(), report.skipped, 0.0, 0.0, 0.0, up_to_date=True)
 
@@ -182,9 +190,10 @@ def reindex(
     incremental = previous.reusable
     version = IndexVersion.new(encoder.fingerprint, data_hash)
     store.create_version(version, encoder.dim)
+    if journal is not None:
+        store.write_sidecar(version, JOURNAL_SIDECAR, {"seq": journal_seq})
     encode_s = 0.0
     reencoded = reused = still_there = 0
-    products = report.products
     bar = tqdm(total=len(products), desc="indexing", unit="product", disable=not progress, file=sys.stderr)
 
     def prepare(start: int) -> _Chunk:
@@ -272,4 +281,5 @@ def reindex(
         incremental=incremental,
         vocabulary_pairs=vocab_terms,
         vocabulary_seconds=vocab_seconds,
+        journal_applied=applied,
     )

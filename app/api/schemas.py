@@ -358,6 +358,48 @@ class Product(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
+class ProductsWrite(BaseModel):
+    model_config = _STRICT
+
+    products: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=1000,
+        description='1–1,000 rows in the catalogue\'s schema (docs/api.md, "Catalogue rows"); a row with a known id '
+        "replaces that product.",
+        examples=[
+            [
+                {
+                    "id": "vi-900001",
+                    "language": "vi",
+                    "title": "Giày chạy bộ nam Biti's Hunter X đen",
+                    "category": "Shoes > Men's Shoes > Running Shoes",
+                    "brand": "Biti's",
+                    "price": 899000,
+                    "currency": "VND",
+                }
+            ]
+        ],
+    )
+
+
+class RowProblem(BaseModel):
+    row: int = Field(description="The row's position in the request's products (0-based).")
+    id: str | None = Field(None, description="The row's id, when it has one.")
+    field: str = Field(description='The field at fault ("row" for the row as a whole).')
+    message: str
+
+
+class ProductsWritten(BaseModel):
+    written: list[str] = Field(description="Ids of the rows written (durable, and searched from now on).")
+    errors: list[RowProblem] = Field(default_factory=list, description="The rows not written, and why.")
+    index_version: str = Field(description="The serving version they were written into.")
+
+
+class ProductDeleted(BaseModel):
+    deleted: str
+    index_version: str
+
+
 class ProductResponse(BaseModel):
     product: Product
     index_version: str = Field(description="The index version it was read from.")

@@ -323,6 +323,21 @@ class VectorStore(abc.ABC):
     def list_versions(self) -> list[IndexVersion]:
         """All versions present, serving or not, oldest first."""
 
+    # ---- the document API (API only) ---------------------------------------------------------
+    @abc.abstractmethod
+    def write_live(
+        self,
+        version: IndexVersion,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        sparse: Sequence[Sparse] | None = None,
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """Upsert points into, and delete ``deletes`` from, ``version`` while it serves: the one write the API
+        makes (even on a store opened read-only, which writes no versions). Searches see the points at once.
+        Raises StoreUnavailable when ``version`` no longer serves. Durability is the journal's (core.journal)."""
+
     # ---- reading (API) ----------------------------------------------------------------------
     @abc.abstractmethod
     def current_version(self) -> IndexVersion | None:

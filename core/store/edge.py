@@ -41,6 +41,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from core.store.base import (
+    CANDIDATE_FIELDS,
     DENSE,
     FLOAT_FIELDS,
     HIT_FIELDS,
@@ -121,6 +122,9 @@ class _Serving(NamedTuple):
     dim: int
     dense: np.ndarray | None  # DENSE_FILE memory-mapped; None when absent or not the size the marker promises
     rows: _RowTable | None  # ROWS_FILE; None likewise (or without ``dense``: then candidates read payloads)
+    # points the document API wrote since the version was opened (point id → product id): the tables above do not
+    # hold them (or hold their old vector), so candidates among them are read from the engine
+    live: dict[uuid.UUID, str]
 
 
 class _DenseRows:
@@ -459,10 +463,10 @@ class EdgeStore(VectorStore):
             ) from exc
         dense = _map_dense(path / DENSE_FILE, marker.get("dense_rows"), dim)
         rows = _load_rows(path / ROWS_FILE, marker.get("dense_rows")) if dense is not None else None
-        return _Serving(version, shard, dim, dense, rows)
+        return _Serving(version, shard, dim, dense, rows, {})
 
     def search(self, vector: np.ndarray, k: int, filters: Filters | None = None, exact: bool = False) -> list[Hit]:
-        _, shard, dim, _, _ = self._open_serving()
+        _, shard, dim, _, _, _ = self._open_serving()
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
@@ -480,7 +484,8 @@ class EdgeStore(VectorStore):
     def _hybrid_query(
         self, query: np.ndarray, sparse: Sparse, k: int, filters: Filters | None, prefetch: int, rrf_k: int
     ) -> tuple[list[Hit], list[Hit]]:
-        _, shard, dim, table, rows = self._open_serving()
+        serving = self._open_serving()
+        _, shard, dim, table, rows, _ = serving
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
         flt = edge_filter(filters)
@@ -509,25 +514,86 @@ class EdgeStore(VectorStore):
         lexical_hits = results[1] if lexical is not None else []
         # every ``.payload`` / ``.vector`` access converts from the engine's Rust objects: read each once
         if rows is not None and table is not None:
-            found = [(rows.by_point[cast(uuid.UUID, p.id)], p.score) for p in results[0]]
-            vectors = np.array(table[[row for row, _ in found]]) if found else np.zeros((0, dim), np.float32)
-            hits = [
-                Hit(rows.ids[row], score, {"id": rows.ids[row], "language": rows.languages[row]}, vector=vec)
-                for (row, score), vec in zip(found, vectors, strict=True)
+            live = serving.live
+            found = [(cast(uuid.UUID, p.id), p.score) for p in results[0]]
+            fetched = self._live_candidates(shard, [pid for pid, _ in found if pid in live]) if live else {}
+            tabled = [rows.by_point[pid] for pid, _ in found if pid not in fetched]
+            vectors = iter(np.array(table[tabled]) if tabled else np.zeros((0, dim), np.float32))
+            hits = []
+            for pid, score in found:
+                if pid in fetched:
+                    hits.append(Hit(fetched[pid][0]["id"], score, fetched[pid][0], vector=fetched[pid][1]))
+                else:
+                    row = rows.by_point[pid]
+                    hits.append(
+                        Hit(
+                            rows.ids[row],
+                            score,
+                            {"id": rows.ids[row], "language": rows.languages[row]},
+                            vector=next(vectors),
+                        )
+                    )
+            lexical_ids = [
+                live.get(pid) or rows.ids[rows.by_point[pid]] for pid in (cast(uuid.UUID, p.id) for p in lexical_hits)
             ]
-            return hits, [Hit(rows.ids[rows.by_point[cast(uuid.UUID, p.id)]], p.score) for p in lexical_hits]
+            return hits, [Hit(i, p.score) for i, p in zip(lexical_ids, lexical_hits, strict=True)]
         if table is not None:
             payloads = [(payload_of(p), p.score) for p in results[0]]
-            at = table[[payload[ROW] for payload, _ in payloads]] if payloads else table[:0]
-            hits = [_hit(payload, score, row) for (payload, score), row in zip(payloads, np.array(at), strict=True)]
+            if all(ROW in payload for payload, _ in payloads):
+                at = table[[payload[ROW] for payload, _ in payloads]] if payloads else table[:0]
+                return [
+                    _hit(payload, score, row) for (payload, score), row in zip(payloads, np.array(at), strict=True)
+                ], [Hit(payload_of(p)["id"], p.score) for p in lexical_hits]
+            # points the document API wrote have no table row: read every vector from the engine this time
+            ids: list[int | uuid.UUID | str] = [cast(uuid.UUID, p.id) for p in results[0]]
+            got = {r.id: r for r in shard.retrieve(ids, False, [DENSE])}
+            hits = [_hit(payload, score, got[pid].vector) for (payload, score), pid in zip(payloads, ids, strict=True)]
         else:
             hits = [_hit(payload_of(p), p.score, p.vector) for p in results[0]]
         return hits, [Hit(payload_of(p)["id"], p.score) for p in lexical_hits]
 
+    @staticmethod
+    def _live_candidates(shard: qe.EdgeShard, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[dict, np.ndarray]]:
+        """Payload (CANDIDATE_FIELDS) and vector of points the document API wrote, from the engine."""
+        if not ids:
+            return {}
+        records = shard.retrieve(list[int | uuid.UUID | str](ids), list(CANDIDATE_FIELDS), [DENSE])
+        return {cast(uuid.UUID, r.id): (payload_of(r), stored_vector(r.vector)) for r in records}
+
+    # ---- the document API: writes into the serving version -------------------------------------
+    def write_live(
+        self,
+        version: IndexVersion,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        sparse: Sequence[Sparse] | None = None,
+        deletes: Sequence[str] = (),
+    ) -> None:
+        serving = self._open_serving()
+        if serving.version != version:
+            raise StoreUnavailable(f"the serving version moved from {version} to {serving.version}: write again")
+        arr = validate_batch(ids, vectors, payloads, serving.dim) if len(ids) else None
+        sparse = validate_sparse(sparse, len(ids))
+        with self._lock:
+            if arr is not None:
+                points = []
+                for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
+                    named: dict = {DENSE: vec}
+                    if sparse is not None and len(sparse[i]):
+                        named[LEXICAL] = _edge_sparse(sparse[i])
+                    points.append(qe.Point(point_uuid(pid), named, {**payload, "id": pid}))
+                serving.shard.update(qe.UpdateOperation.upsert_points(points))
+                serving.live.update({point_uuid(pid): pid for pid in ids})
+            if deletes:
+                serving.shard.update(qe.UpdateOperation.delete_points([point_uuid(pid) for pid in deletes]))
+                for pid in deletes:
+                    serving.live.pop(point_uuid(pid), None)
+
     def _match_query(
         self, query: np.ndarray, sparse: Sparse, filters: Filters | None, window: int, lexical_cap: int
     ) -> tuple[list[tuple[dict, float]], list[tuple[dict, float]]]:
-        _, shard, dim, _, _ = self._open_serving()
+        _, shard, dim, _, _, _ = self._open_serving()
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
         flt = edge_filter(filters)

@@ -58,6 +58,18 @@ def _client_sparse(sparse: Sparse) -> models.SparseVector:
     return models.SparseVector(indices=sparse.indices.tolist(), values=sparse.values.tolist())
 
 
+def _points(
+    ids: Sequence[str], arr: np.ndarray, payloads: Sequence[dict], sparse: Sequence[Sparse] | None
+) -> list[models.PointStruct]:
+    points = []
+    for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
+        named: dict = {DENSE: vec}
+        if sparse is not None and len(sparse[i]):
+            named[LEXICAL] = _client_sparse(sparse[i])
+        points.append(models.PointStruct(id=point_id(pid), vector=named, payload={**payload, "id": pid}))
+    return points
+
+
 def qdrant_filter(filters: Filters | None) -> models.Filter | None:
     if filters is None or filters.is_empty():
         return None
@@ -251,14 +263,31 @@ class QdrantStore(VectorStore):
             raise ValueError(f"index version {version} is already finalized: start a new version instead")
         arr = validate_batch(ids, vectors, payloads, dim)
         sparse = validate_sparse(sparse, len(ids))
-        points = []
-        for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
-            named: dict = {DENSE: vec}
-            if sparse is not None and len(sparse[i]):
-                named[LEXICAL] = _client_sparse(sparse[i])
-            points.append(models.PointStruct(id=point_id(pid), vector=named, payload={**payload, "id": pid}))
+        points = _points(ids, arr, payloads, sparse)
         with self._guard(f"writing to version {version}"):
             self._client.upsert(self._name(version), points=points, wait=True)
+
+    def write_live(
+        self,
+        version: IndexVersion,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        sparse: Sequence[Sparse] | None = None,
+        deletes: Sequence[str] = (),
+    ) -> None:
+        name = self._name(version)
+        with self._guard(f"writing to the serving version {version}"):
+            if self._alias_target() != name:
+                raise StoreUnavailable(f"{version} is no longer the serving version: write again")
+            if len(ids):
+                dim, _ = self._version_state(version)
+                arr = validate_batch(ids, vectors, payloads, dim)
+                points = _points(ids, arr, payloads, validate_sparse(sparse, len(ids)))
+                self._client.upsert(name, points=points, wait=True)
+            if deletes:
+                selector = models.PointIdsList(points=[point_id(pid) for pid in deletes])
+                self._client.delete(name, points_selector=selector, wait=True)
 
     def finalize(self, version: IndexVersion) -> None:
         """Mark the version servable once the server has built its HNSW graph (status green), so that the switch

@@ -4,20 +4,27 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from app.api.deps import SearchAccess, SearcherDep
+from app.api.deps import AdminAccess, SearchAccess, SearcherDep
 from app.api.errors import ApiError
 from app.api.schemas import (
     EncodeRequest,
     EncodeResponse,
     Problem,
     Product,
+    ProductDeleted,
     ProductResponse,
+    ProductsWrite,
+    ProductsWritten,
+    RowProblem,
     SearchRequest,
     SearchResponse,
     Suggestion,
     SuggestResponse,
 )
+from core.catalogue import Product as CatalogueRow
 from core.settings import LANGUAGES
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -92,3 +99,71 @@ async def get_product(
     if payload is None:
         raise ApiError(404, "product_not_found", f"no product {product_id!r} in the serving index ({version})")
     return ProductResponse(product=Product.model_validate(payload), index_version=str(version))
+
+
+def _row_problems(i: int, row: dict[str, Any], exc: ValidationError) -> list[RowProblem]:
+    pid = row.get("id") if isinstance(row.get("id"), str) else None
+    return [
+        RowProblem(row=i, id=pid, field=".".join(str(x) for x in e["loc"]) or "row", message=e["msg"])
+        for e in exc.errors()
+    ]
+
+
+@router.post(
+    "/products",
+    response_model=ProductsWritten,
+    responses={
+        **_ERRORS,
+        422: {"model": Problem, "description": "Some rows are invalid: the valid ones were written (see written)"},
+    },
+    tags=["products"],
+)
+async def write_products(req: ProductsWrite, searcher: SearcherDep, _: AdminAccess) -> Any:
+    """Add or replace 1–1,000 products, validated like catalogue rows. Each is durable (journaled and fsync-ed)
+    before the answer, searched at once, and kept by the next batch reindex (it merges the journal). A bad row is
+    named with its field and skipped; the good rows are still written (422, with ``written``)."""
+    good: list[CatalogueRow] = []
+    problems: list[RowProblem] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(req.products):
+        try:
+            product = CatalogueRow.model_validate(row)
+        except ValidationError as exc:
+            problems += _row_problems(i, row, exc)
+            continue
+        if product.id in seen:
+            message = f"duplicate id {product.id!r} (row {seen[product.id]} has it)"
+            problems.append(RowProblem(row=i, id=product.id, field="id", message=message))
+            continue
+        seen[product.id] = i
+        good.append(product)
+    version = await searcher.write_products(good) if good else await searcher.serving_version()
+    body = ProductsWritten(written=[p.id for p in good], errors=problems, index_version=str(version))
+    if not problems:
+        return body
+    return JSONResponse(
+        status_code=422,
+        content={
+            "error": "invalid_rows",
+            "message": f"{len(problems)} problem(s) in {len({p.row for p in problems})} row(s); "
+            f"{len(good)} row(s) written",
+            "details": [p.model_dump() for p in problems],
+            **body.model_dump(),
+        },
+    )
+
+
+@router.delete(
+    "/products/{product_id}",
+    response_model=ProductDeleted,
+    responses={**_ERRORS, 404: {"model": Problem, "description": "No such product in the serving index"}},
+    tags=["products"],
+)
+async def delete_product(
+    product_id: Annotated[str, Path(min_length=1, max_length=200)], searcher: SearcherDep, _: AdminAccess
+) -> ProductDeleted:
+    """Remove a product: durable before the answer, gone from searches at once and from the next reindex."""
+    found, version = await searcher.delete_product(product_id)
+    if not found:
+        raise ApiError(404, "product_not_found", f"no product {product_id!r} in the serving index ({version})")
+    return ProductDeleted(deleted=product_id, index_version=str(version))
