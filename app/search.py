@@ -519,6 +519,8 @@ class Searcher:
             filters,
             window=s.match_window,
             lexical_cap=s.match_lexical_cap,
+            dense_margin=s.match_dense_margin,
+            lexical_ratio=s.match_lexical_ratio,
             hybrid=hybrid,
             corrections=corrections,
             expansions=expansions,

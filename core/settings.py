@@ -242,6 +242,20 @@ class Settings(BaseSettings):
         le=100_000,
         description="At most this many lexical matches are counted (beyond it total is a lower bound).",
     )
+    match_dense_margin: float = Field(
+        0.04,
+        ge=0,
+        le=2,
+        description="A dense neighbour matches when its cosine is within this of the best one (e5 cosines of "
+        "unrelated products sit ~0.05-0.08 below related ones).",
+    )
+    match_lexical_ratio: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A lexical match counts when its BM25 score is at least this share of the best one (a soft "
+        "minimum-should-match: one common word of three is not a match).",
+    )
     facet_size: int = Field(20, ge=1, le=200, description="Values per facet field in a search response.")
 
     # store

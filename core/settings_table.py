@@ -50,6 +50,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "product_lexicon",
             "match_window",
             "match_lexical_cap",
+            "match_dense_margin",
+            "match_lexical_ratio",
             "facet_size",
         ),
     ),

@@ -252,8 +252,9 @@ class SearchResponse(BaseModel):
     sort: str = Field("relevance", description="The order of the results.")
     total: int | None = Field(
         None,
-        description="How many products match the query under the filters: the dense top LIRA_MATCH_WINDOW and "
-        "every product sharing a lexical term with the query. Given with facets or a price sort; null otherwise.",
+        description="How many products match the query under the filters: of its dense top LIRA_MATCH_WINDOW those "
+        "within LIRA_MATCH_DENSE_MARGIN of the best cosine, and the products sharing its lexical terms with at least "
+        "LIRA_MATCH_LEXICAL_RATIO of the best BM25 score. Given with facets or a price sort; null otherwise.",
     )
     total_relation: Literal["eq", "gte"] | None = Field(
         None,

@@ -1,8 +1,10 @@
 """Facet counts, price buckets and price order over a query's matches (``VectorStore.matches``).
 
-A search's *matches* are the products that pass its filters and either share a lexical term with the query (after
-spelling corrections, translations and synonyms) or are among the dense top ``LIRA_MATCH_WINDOW``: the set
-``total`` counts, facets count over, and a price sort orders. Counting happens here, over the payloads the engine
+A search's *matches* are the products that pass its filters and are close enough to the query on either side: among
+its dense top ``LIRA_MATCH_WINDOW``, within ``LIRA_MATCH_DENSE_MARGIN`` of the best cosine; among the products
+sharing its lexical terms (after spelling corrections, translations and synonyms), at least
+``LIRA_MATCH_LEXICAL_RATIO`` of the best BM25 score. They are the set ``total`` counts, facets count over, and a
+price sort orders. Counting happens here, over the payloads the engine
 returned, so both engines count alike.
 """
 

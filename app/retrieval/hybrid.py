@@ -46,14 +46,17 @@ def match(
     *,
     window: int,
     lexical_cap: int,
+    dense_margin: float = float("inf"),
+    lexical_ratio: float = 0.0,
     hybrid: bool = True,
     corrections: Mapping[str, str] | None = None,
     expansions: Sequence[str] = (),
 ) -> Matches:
-    """The query's matches under ``filters`` (``VectorStore.matches``): the dense top-``window`` and, when
-    ``hybrid``, every product sharing a term of the same lexical query ``retrieve`` searches (up to ``lexical_cap``)."""
+    """The query's matches under ``filters`` (``VectorStore.matches``): of the dense top-``window``, those within
+    ``dense_margin`` of the best cosine, and, when ``hybrid``, of the products sharing a term of the same lexical
+    query ``retrieve`` searches (up to ``lexical_cap``), those with ``lexical_ratio`` of the best BM25 score."""
     sparse = query_vector(text, corrections, expansions) if hybrid else NO_TERMS
-    return store.matches(vector, sparse, filters, window, lexical_cap)
+    return store.matches(vector, sparse, filters, window, lexical_cap, dense_margin, lexical_ratio)
 
 
 def spelled_vector(typed: np.ndarray, corrected: np.ndarray) -> np.ndarray:

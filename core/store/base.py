@@ -133,23 +133,35 @@ class Hit:
 
 @dataclass
 class Matches:
-    """Every product that matches a query under filters: the dense top ``window`` and every product sharing a
-    lexical term with the query, each once (dense order first, then the lexical-only ones by BM25). ``payloads``
-    carry MATCH_FIELDS and ``score`` (the cosine for a dense match, else the BM25 score); ``complete`` is False
-    when the lexical side had more matches than its cap (then the count is a lower bound)."""
+    """Every product that matches a query under filters: of the dense top ``window``, those within ``dense_margin``
+    of the best cosine, and of the products sharing a lexical term with the query, those scoring at least
+    ``lexical_ratio`` of the best BM25 score; each once (dense order first, then the lexical-only ones by BM25).
+    ``payloads`` carry MATCH_FIELDS and ``score`` (the cosine for a dense match, else the BM25 score); ``complete``
+    is False when the lexical side had more matches than its cap (then the count is a lower bound)."""
 
     payloads: list[dict]
     dense_ids: frozenset[str]
     complete: bool
 
     @classmethod
-    def union(cls, dense: Sequence[tuple[dict, float]], lexical: Sequence[tuple[dict, float]], cap: int) -> Matches:
+    def union(
+        cls,
+        dense: Sequence[tuple[dict, float]],
+        lexical: Sequence[tuple[dict, float]],
+        cap: int,
+        dense_margin: float = float("inf"),
+        lexical_ratio: float = 0.0,
+    ) -> Matches:
         out: dict[str, dict] = {}
+        floor = dense[0][1] - dense_margin if dense else 0.0
         for payload, score in dense:
-            out.setdefault(payload["id"], {**payload, "score": score})
+            if score >= floor:
+                out.setdefault(payload["id"], {**payload, "score": score})
         dense_ids = frozenset(out)
+        least = lexical[0][1] * lexical_ratio if lexical else 0.0
         for payload, score in lexical[:cap]:
-            out.setdefault(payload["id"], {**payload, "score": score})
+            if score >= least:
+                out.setdefault(payload["id"], {**payload, "score": score})
         return cls(list(out.values()), dense_ids, len(lexical) <= cap)
 
 
@@ -412,14 +424,21 @@ class VectorStore(abc.ABC):
         return {p.id: p.payload for p in self.retrieve(ids)}
 
     def matches(
-        self, vector: np.ndarray, sparse: Sparse, filters: Filters | None, window: int, lexical_cap: int
+        self,
+        vector: np.ndarray,
+        sparse: Sparse,
+        filters: Filters | None,
+        window: int,
+        lexical_cap: int,
+        dense_margin: float = float("inf"),
+        lexical_ratio: float = 0.0,
     ) -> Matches:
-        """The products matching a query under ``filters`` (``Matches``): the dense top-``window`` and up to
-        ``lexical_cap`` lexical matches, in one engine round trip."""
+        """The products matching a query under ``filters`` (``Matches``): of the dense top-``window`` and of up to
+        ``lexical_cap`` lexical matches, those close enough to the best of their side; one engine round trip."""
         if window < 1 or lexical_cap < 1:
             raise ValueError(f"window and lexical_cap must be at least 1, got {window} and {lexical_cap}")
         dense, lexical = self._match_query(np.asarray(vector, dtype=np.float32), sparse, filters, window, lexical_cap)
-        return Matches.union(dense, lexical, lexical_cap)
+        return Matches.union(dense, lexical, lexical_cap, dense_margin, lexical_ratio)
 
     @abc.abstractmethod
     def _match_query(

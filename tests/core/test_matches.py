@@ -148,3 +148,15 @@ def test_price_buckets_and_order():
     assert [p["id"] for p in by_price(rows, descending=True, relevance=["d", "a"])] == ["d", "a", "b", "c"]
     top = facet_counts([{"brand": "X"}, {"brand": "Y"}, {"brand": "Y"}, {"brand": ""}], ["brand"], size=1)
     assert top == {"brand": [{"value": "Y", "count": 2}]}
+
+
+def test_only_matches_close_to_the_best_of_their_side_count():
+    from core.store.base import Matches
+
+    dense = [({"id": "a"}, 0.90), ({"id": "b"}, 0.87), ({"id": "c"}, 0.84)]
+    lexical = [({"id": "b"}, 40.0), ({"id": "d"}, 21.0), ({"id": "e"}, 19.0)]
+    got = Matches.union(dense, lexical, cap=10, dense_margin=0.04, lexical_ratio=0.5)
+    assert [p["id"] for p in got.payloads] == ["a", "b", "d"] and got.dense_ids == {"a", "b"}
+    assert got.payloads[1]["score"] == 0.87  # a product on both sides keeps its cosine
+    everything = Matches.union(dense, lexical, cap=10)
+    assert {p["id"] for p in everything.payloads} == {"a", "b", "c", "d", "e"}
