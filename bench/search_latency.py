@@ -87,6 +87,24 @@ def _in_process(queries: list[str]) -> dict:
 FACETS = ["category", "brand", "language", "price"]
 
 
+def _suggest_latency(url: str, queries: list[str], markets: dict[str, str]) -> dict:
+    """``GET /v1/suggest`` at c=1 for typed prefixes of shopper queries (2 to 8 characters), in their market."""
+    import random
+
+    import httpx
+
+    rng = random.Random(0)
+    latencies = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for q in queries:
+            prefix = q[: rng.randint(2, 8)]
+            t0 = time.perf_counter()
+            r = client.get("/v1/suggest", params={"q": prefix, "languages": f"{markets[q]},en"})
+            latencies.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+    return {**percentiles(latencies), "requests": len(latencies)}
+
+
 def _facets_side_by_side(url: str, queries: list[str], markets: dict[str, str], rounds: int = 3) -> dict:
     """In-market c=1 searches with and without facets, alternating rounds of distinct queries."""
     import httpx
@@ -153,6 +171,7 @@ def main() -> None:
             ),
         }
         result["facets"] = _facets_side_by_side(url, facet_set, markets)
+        result["suggest"] = _suggest_latency(url, encode_set, markets)
     result.update(_in_process(encode_set))
     for level in ("concurrency_1", "concurrency_8", "concurrency_1_no_rerank", "concurrency_1_market"):
         r = result[level]
@@ -166,6 +185,8 @@ def main() -> None:
         f"(ratio {fa['ratio_p95']}; medians over {fa['rounds']} alternating rounds, {fa['requests_per_side']} "
         f"requests a side; mean total {fa['mean_total']})"
     )
+    sg = result["suggest"]
+    print(f"/v1/suggest c=1 ({sg['requests']} prefixes): p50 {sg['p50_ms']} ms  p95 {sg['p95_ms']} ms")
     print(f"bare query encoding p50: {result['encode_p50_ms']} ms")
     if "rerank" in result:
         r = result["rerank"]

@@ -8,6 +8,7 @@ version the pointer names, and re-reads the pointer to pick up a new version wit
 from __future__ import annotations
 
 import abc
+import math
 import re
 import time
 import uuid
@@ -437,15 +438,35 @@ class VectorStore(abc.ABC):
         ``lexical_cap`` lexical matches, those close enough to the best of their side; one engine round trip."""
         if window < 1 or lexical_cap < 1:
             raise ValueError(f"window and lexical_cap must be at least 1, got {window} and {lexical_cap}")
-        dense, lexical = self._match_query(np.asarray(vector, dtype=np.float32), sparse, filters, window, lexical_cap)
+        dense, lexical = self._match_query(
+            np.asarray(vector, dtype=np.float32), sparse, filters, window, lexical_cap, dense_margin, lexical_ratio
+        )
         return Matches.union(dense, lexical, lexical_cap, dense_margin, lexical_ratio)
 
     @abc.abstractmethod
     def _match_query(
-        self, query: np.ndarray, sparse: Sparse, filters: Filters | None, window: int, lexical_cap: int
+        self,
+        query: np.ndarray,
+        sparse: Sparse,
+        filters: Filters | None,
+        window: int,
+        lexical_cap: int,
+        dense_margin: float,
+        lexical_ratio: float,
     ) -> tuple[list[tuple[dict, float]], list[tuple[dict, float]]]:
         """The engine's part of ``matches``: (payload with MATCH_FIELDS, score) of the dense top-``window`` and of
-        up to ``lexical_cap + 1`` lexical matches (none when ``sparse`` has no terms)."""
+        up to ``lexical_cap + 1`` lexical matches (none when ``sparse`` has no terms), each side cut at its score
+        threshold in the engine (``match_thresholds``) so that only what can match is converted."""
+
+    @staticmethod
+    def match_thresholds(
+        best_dense: float | None, best_lexical: float | None, dense_margin: float, lexical_ratio: float
+    ) -> tuple[float | None, float | None]:
+        """The engines' ``score_threshold`` for each side of ``matches`` from the best score of each (None: no cut).
+        A hair below the exact bound: the engine compares the same floats ``Matches.union`` does."""
+        dense = best_dense - dense_margin - 1e-6 if best_dense is not None and math.isfinite(dense_margin) else None
+        lexical = best_lexical * lexical_ratio * (1 - 1e-6) if best_lexical is not None and lexical_ratio > 0 else None
+        return dense, lexical
 
     @abc.abstractmethod
     def count(self, filters: Filters | None = None) -> int:

@@ -12,7 +12,7 @@ import pytest
 from app.retrieval.facets import by_price, facet_counts, price_bucket
 from core.catalogue import Product
 from core.lexical import document_vector, query_vector
-from core.store.base import Filters, IndexVersion, VectorStore
+from core.store.base import Filters, IndexVersion, Matches, VectorStore
 from tests.core.stores import DIM, ENGINES, make_store
 
 WORDS = ["phone", "case", "black", "shoes", "running", "giày", "thể", "thao", "kettle", "steel", "tai", "nghe"]
@@ -160,3 +160,15 @@ def test_only_matches_close_to_the_best_of_their_side_count():
     assert got.payloads[1]["score"] == 0.87  # a product on both sides keeps its cosine
     everything = Matches.union(dense, lexical, cap=10)
     assert {p["id"] for p in everything.payloads} == {"a", "b", "c", "d", "e"}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_engines_cut_each_side_where_the_union_would(stores, corpus, engine):
+    """With thresholds the engine returns only what can match: the same set as cutting the full lists."""
+    for vector, text, filters, window in cases(corpus):
+        store = stores[engine]
+        cut = store.matches(vector, query_vector(text), filters, window, 10_000, dense_margin=0.05, lexical_ratio=0.5)
+        dense, lexical = store._match_query(vector, query_vector(text), filters, window, 10_000, float("inf"), 0.0)
+        want = Matches.union(dense, lexical, 10_000, dense_margin=0.05, lexical_ratio=0.5)
+        assert {p["id"] for p in cut.payloads} == {p["id"] for p in want.payloads}
+        assert cut.dense_ids == want.dense_ids
