@@ -40,6 +40,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     **_AUTH,
     503: {"model": Problem, "description": "Store or index unavailable"},
 }
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    403: {"model": Problem, "description": "Not an admin key, or admin endpoints disabled (LIRA_ADMIN_API_KEYS)"},
+}
 
 
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS)
@@ -113,7 +117,7 @@ def _row_problems(i: int, row: dict[str, Any], exc: ValidationError) -> list[Row
     "/products",
     response_model=ProductsWritten,
     responses={
-        **_ERRORS,
+        **_WRITE_ERRORS,
         422: {"model": Problem, "description": "Some rows are invalid: the valid ones were written (see written)"},
     },
     tags=["products"],
@@ -156,7 +160,7 @@ async def write_products(req: ProductsWrite, searcher: SearcherDep, _: AdminAcce
 @router.delete(
     "/products/{product_id}",
     response_model=ProductDeleted,
-    responses={**_ERRORS, 404: {"model": Problem, "description": "No such product in the serving index"}},
+    responses={**_WRITE_ERRORS, 404: {"model": Problem, "description": "No such product in the serving index"}},
     tags=["products"],
 )
 async def delete_product(
