@@ -92,6 +92,8 @@ def tiny_lasr(tmp_path_factory, base_encoder) -> tuple[Path, dict]:
         catalogue=str(catalogue), output=str(root / "lasr.pt"), run_dir=str(root / "run"), cache_dir=str(root / "cache")
     )
     config["optim"].update(epochs=3, batch_size=16)
+    # pseudo-queries from the tiny catalogue itself (the shipped config reads the wordnet training catalogue)
+    config["pseudo"] = {"catalogues": [str(catalogue)], "per_language": 6, "per_listing": 2, "noisy": 0.4}
     path = root / "lasr_tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     summary = train_lasr(path, encoder=base_encoder, progress=False)
@@ -103,6 +105,7 @@ def test_tiny_training_run(tiny_lasr, base_encoder) -> None:
     assert (root / "lasr.pt").stat().st_size < 2e6
     assert (root / "run" / "lasr_curve.png").stat().st_size > 0
     assert summary["train_queries"] > 0 and summary["dev_queries"] > 0
+    assert 0 < summary["pseudo_queries"][str(root / "catalogue" / "products.jsonl")] <= 7 * 6 * 2
     # the dev split picks the epoch, and an untrained head is one of the candidates: never worse than that
     assert summary["dev_ndcg@10"] >= summary["dev_untrained_ndcg@10"]
     reranker = Reranker.load(root / "lasr.pt", base_encoder.fingerprint)
