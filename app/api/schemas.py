@@ -82,7 +82,8 @@ class SearchRequest(BaseModel):
     sort: Literal["relevance", "price_asc", "price_desc"] = Field(
         "relevance",
         description="relevance (the ranking), or the query's matches (see total) by price, cheapest or dearest "
-        "first; equal prices in relevance order.",
+        "first, one currency after another (the currency most matches are in first: a market's own listings lead "
+        "its English ones); equal prices in relevance order.",
     )
     facets: list[Literal["category", "brand", "language", "price"]] | None = Field(
         None,

@@ -62,10 +62,14 @@ def facet_counts(payloads: Iterable[dict], fields: Sequence[str], size: int) -> 
 
 
 def by_price(payloads: Sequence[dict], descending: bool, relevance: Sequence[str] = ()) -> list[dict]:
-    """``payloads`` ordered by price (products without one last); equal prices in ``relevance`` order (ids), then
-    in the order given."""
+    """``payloads`` ordered by price, one currency after another (prices in two currencies do not compare: the
+    currency most of them are in comes first, so a market's own listings lead its English ones), products without
+    a price last; equal prices in ``relevance`` order (ids), then in the order given."""
     rank = defaultdict(lambda: len(relevance), {pid: i for i, pid in enumerate(relevance)})
     priced = [p for p in payloads if p.get("price") is not None]
     unpriced = [p for p in payloads if p.get("price") is None]
+    counts = Counter(str(p.get("currency", "")) for p in priced)
+    order = {c: i for i, (c, _) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
     sign = -1.0 if descending else 1.0
-    return sorted(priced, key=lambda p: (sign * float(p["price"]), rank[p["id"]])) + unpriced
+    key = lambda p: (order[str(p.get("currency", ""))], sign * float(p["price"]), rank[p["id"]])  # noqa: E731
+    return sorted(priced, key=key) + unpriced

@@ -146,6 +146,16 @@ def test_price_buckets_and_order():
     rows = [{"id": "a", "price": 5.0}, {"id": "b", "price": 1.0}, {"id": "c"}, {"id": "d", "price": 5.0}]
     assert [p["id"] for p in by_price(rows, descending=False)] == ["b", "a", "d", "c"]
     assert [p["id"] for p in by_price(rows, descending=True, relevance=["d", "a"])] == ["d", "a", "b", "c"]
+    # two currencies: the one most matches are in first (the market's), each by its own prices
+    mixed = [
+        {"id": "u1", "price": 30.0, "currency": "USD"},
+        {"id": "v1", "price": 259000.0, "currency": "VND"},
+        {"id": "v2", "price": 19000.0, "currency": "VND"},
+        {"id": "u2", "price": 9.99, "currency": "USD"},
+        {"id": "v3", "price": 99000.0, "currency": "VND"},
+    ]
+    assert [p["id"] for p in by_price(mixed, descending=False)] == ["v2", "v3", "v1", "u2", "u1"]
+    assert [p["id"] for p in by_price(mixed, descending=True)] == ["v1", "v3", "v2", "u1", "u2"]
     top = facet_counts([{"brand": "X"}, {"brand": "Y"}, {"brand": "Y"}, {"brand": ""}], ["brand"], size=1)
     assert top == {"brand": [{"value": "Y", "count": 2}]}
 

@@ -235,11 +235,25 @@ def test_sort_menu_orders_by_price(page, live_server, screenshot):
     search(page, broad_query(live_server, 5))
     response = answered(page, lambda: page.get_by_label("Sort").select_option("price_asc"))
     assert response.request.post_data_json["sort"] == "price_asc"
-    prices = page.locator("#results .price").evaluate_all("els => els.map(e => Number(e.dataset.price))")
-    assert len(prices) > 1 and prices == sorted(prices), prices
+
+    def shown_prices() -> list[tuple[str, float]]:
+        return page.locator("#results .price").evaluate_all(
+            "els => els.map(e => [e.dataset.currency, Number(e.dataset.price)])"
+        )
+
+    def by_currency_in_order(rows: list, descending: bool) -> bool:
+        currencies = [c for c, _ in rows]
+        runs = [c for i, c in enumerate(currencies) if i == 0 or c != currencies[i - 1]]
+        return len(runs) == len(set(runs)) and all(  # one run per currency, each in price order
+            [p for c2, p in rows if c2 == c] == sorted((p for c2, p in rows if c2 == c), reverse=descending)
+            for c in runs
+        )
+
+    prices = shown_prices()
+    assert len(prices) > 1 and by_currency_in_order(prices, descending=False), prices
     answered(page, lambda: page.get_by_label("Sort").select_option("price_desc"))
-    prices = page.locator("#results .price").evaluate_all("els => els.map(e => Number(e.dataset.price))")
-    assert prices == sorted(prices, reverse=True), prices
+    prices = shown_prices()
+    assert by_currency_in_order(prices, descending=True), prices
     assert "sort=price_desc" in page.url
     screenshot(page, "sorted-by-price")
 
