@@ -182,6 +182,25 @@ def _edge_sparse(sparse: Sparse) -> qe.SparseVector:
     return qe.SparseVector(indices=sparse.indices.tolist(), values=sparse.values.tolist())
 
 
+def _edge_points(
+    ids: Sequence[str],
+    arr: np.ndarray,
+    payloads: Sequence[dict],
+    sparse: Sequence[Sparse] | None,
+    first_row: int | None = None,
+) -> list[qe.Point]:
+    """Points as Edge stores them: the dense vector, the lexical one when it has terms, the payload with the product
+    id and, for a version being written, the point's row in the dense and row tables (``first_row`` + position)."""
+    points = []
+    for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
+        named: dict = {DENSE: vec}
+        if sparse is not None and len(sparse[i]):
+            named[LEXICAL] = _edge_sparse(sparse[i])
+        extra = {"id": pid} if first_row is None else {"id": pid, ROW: first_row + i}
+        points.append(qe.Point(point_uuid(pid), named, {**payload, **extra}))
+    return points
+
+
 def _map_dense(path: Path, rows: object, dim: int) -> np.ndarray | None:
     """``path`` memory-mapped as ``rows`` × ``dim`` float32, or None when absent or not that size."""
     try:
@@ -307,13 +326,7 @@ class EdgeStore(VectorStore):
         sparse = validate_sparse(sparse, len(ids))
         # an id written twice keeps its newest row: the payload (and its _row) is replaced with the point
         first = self._dense_out[version].append(arr, ids, [p.get("language", "") for p in payloads])
-        points = []
-        for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
-            named: dict = {DENSE: vec}
-            if sparse is not None and len(sparse[i]):
-                named[LEXICAL] = _edge_sparse(sparse[i])
-            points.append(qe.Point(point_uuid(pid), named, {**payload, "id": pid, ROW: first + i}))
-        shard.update(qe.UpdateOperation.upsert_points(points))
+        shard.update(qe.UpdateOperation.upsert_points(_edge_points(ids, arr, payloads, sparse, first)))
 
     def finalize(self, version: IndexVersion) -> None:
         """Build HNSW, flush, reopen once, then mark the version complete.
@@ -576,14 +589,8 @@ class EdgeStore(VectorStore):
         arr = validate_batch(ids, vectors, payloads, serving.dim) if len(ids) else None
         sparse = validate_sparse(sparse, len(ids))
         with self._lock:
-            if arr is not None:
-                points = []
-                for i, (pid, vec, payload) in enumerate(zip(ids, arr.tolist(), payloads, strict=True)):
-                    named: dict = {DENSE: vec}
-                    if sparse is not None and len(sparse[i]):
-                        named[LEXICAL] = _edge_sparse(sparse[i])
-                    points.append(qe.Point(point_uuid(pid), named, {**payload, "id": pid}))
-                serving.shard.update(qe.UpdateOperation.upsert_points(points))
+            if arr is not None:  # no table rows: until the next version, these points are read from the engine
+                serving.shard.update(qe.UpdateOperation.upsert_points(_edge_points(ids, arr, payloads, sparse)))
                 serving.live.update({point_uuid(pid): pid for pid in ids})
             if deletes:
                 serving.shard.update(qe.UpdateOperation.delete_points([point_uuid(pid) for pid in deletes]))
