@@ -312,18 +312,15 @@ class Searcher:
             if version == self._journal_applied:
                 return
             recorded = await run_in_threadpool(self.store.read_sidecar, version, JOURNAL_SIDECAR)
-            entries = await run_in_threadpool(self.journal.entries, int((recorded or {}).get("seq", 0)))
-            state: dict[str, Product | None] = {}
-            for e in entries:
-                state[e.id] = e.product
+            state = await run_in_threadpool(self.journal.latest, int((recorded or {}).get("seq", 0)))
             upserts = [p for p in state.values() if p is not None]
             deletes = [pid for pid, p in state.items() if p is None]
             for start in range(0, len(upserts), 256):
                 await self._write(version, upserts[start : start + 256], [])
             if deletes:
                 await self._write(version, [], deletes)
-            if entries:
-                log.info("applied %d journaled writes to %s", len(entries), version)
+            if state:
+                log.info("applied the journaled writes of %d products to %s", len(state), version)
             self._journal_applied = version
 
     async def _write(self, version: IndexVersion, products: Sequence[Product], deletes: Sequence[str]) -> None:

@@ -78,44 +78,36 @@ class ProductJournal:
             os.fsync(fh.fileno())
             return seq
 
-    def entries(self, after: int = 0) -> list[Entry]:
-        """The operations with a sequence number above ``after``, in order (a torn last line left out)."""
+    def _read(self) -> bytes:
+        """The journal's complete lines (a torn last line left out), read once under a shared lock."""
         if not self.path.exists():
-            return []
+            return b""
         with self._locked("r") as fh:
             data = fh.read()
-        out = []
-        for line in data[: _complete_prefix(data)].splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row["seq"] <= after or row["op"] == "base":
-                continue
-            if row["op"] == "upsert":
-                product = Product.model_validate(row["product"])
-                out.append(Entry(row["seq"], "upsert", product.id, product))
-            else:
-                out.append(Entry(row["seq"], "delete", row["id"], None))
-        return out
+        return data[: _complete_prefix(data)]
+
+    def entries(self, after: int = 0) -> list[Entry]:
+        """The operations with a sequence number above ``after``, in order (a torn last line left out)."""
+        return _entries(self._read(), after)
 
     def seq(self) -> int:
         """The last sequence number written (0: none ever)."""
-        if not self.path.exists():
-            return 0
-        with self._locked("r") as fh:
-            data = fh.read()
-        return _last_seq(data[: _complete_prefix(data)])
+        return _last_seq(self._read())
+
+    def latest(self, after: int = 0) -> dict[str, Product | None]:
+        """Each product id's last operation above ``after``: its row, or None for a delete (what applying the
+        operations in order leaves)."""
+        return _latest(self.entries(after))
 
     def merged(self, products: Sequence[Product]) -> tuple[list[Product], int, int]:
         """``products`` (a catalogue) with the journal applied: (the products, how many journal operations were
         applied, the journal's sequence number they go up to)."""
-        entries = self.entries()
-        state: dict[str, Product | None] = {}
-        for e in entries:
-            state[e.id] = e.product
+        data = self._read()
+        entries = _entries(data, 0)
+        state = _latest(entries)
         out = [p for p in products if p.id not in state]
         out += [p for p in state.values() if p is not None]
-        return out, len(entries), self.seq()
+        return out, len(entries), _last_seq(data)
 
     def clear(self) -> int:
         """Remove every operation (after they were folded into the catalogue); how many there were. Sequence numbers
@@ -130,6 +122,29 @@ class ProductJournal:
             fh.flush()
             os.fsync(fh.fileno())
         return n
+
+
+def _entries(data: bytes, after: int) -> list[Entry]:
+    out = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row["seq"] <= after or row["op"] == "base":
+            continue
+        if row["op"] == "upsert":
+            product = Product.model_validate(row["product"])
+            out.append(Entry(row["seq"], "upsert", product.id, product))
+        else:
+            out.append(Entry(row["seq"], "delete", row["id"], None))
+    return out
+
+
+def _latest(entries: Sequence[Entry]) -> dict[str, Product | None]:
+    state: dict[str, Product | None] = {}
+    for e in entries:
+        state[e.id] = e.product
+    return state
 
 
 def _last_seq(data: bytes) -> int:
