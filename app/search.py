@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from app.api.schemas import SearchRequest, SearchResponse, SearchResult
 from app.query.expansion import QueryTranslator, build_translator, with_market_names
 from app.query.langid import LanguageDetector
-from app.query.spelling import Speller, dense_correction
-from app.query.suggest import Completion, Suggester
+from app.query.spelling import TEXT_FIELDS, Speller, dense_correction
+from app.query.suggest import SUGGEST_FIELDS, Completion, Suggester
 from app.query.synonyms import Synonyms, lexical_expansions
 from app.retrieval.facets import by_price, facet_counts
 from app.retrieval.hybrid import match, retrieve, spelled_vector
@@ -192,11 +192,16 @@ class Searcher:
         s = self.settings
         catalogue = serving_vocabulary(self.store, version) if version is not None and s.catalogue_vocabulary else None
         translator = build_translator(catalogue.entries() if catalogue is not None else (), s.product_lexicon)
-        speller = (
-            Speller.from_store(self.store, translator.spellings()) if version is not None and s.spell_correct else None
-        )
-        suggester = Suggester.from_store(self.store) if version is not None else None
-        return QueryVocabulary(version, translator, speller, catalogue, suggester)
+        if version is None:
+            return QueryVocabulary(version, translator, None, catalogue)
+        # one scan of the version's payloads serves both the spelling vocabulary and the completions
+        payloads: Iterable[dict] = self.store.scan_payloads(tuple(dict.fromkeys((*TEXT_FIELDS, *SUGGEST_FIELDS))))
+        speller = None
+        if s.spell_correct:
+            kept: list[dict] = []
+            speller = Speller.from_payloads(_keeping(payloads, kept), translator.spellings())
+            payloads = kept
+        return QueryVocabulary(version, translator, speller, catalogue, Suggester.from_payloads(payloads))
 
     def _set_vocabulary(self, vocabulary: QueryVocabulary) -> None:
         with self._vocabulary_lock:
@@ -588,6 +593,13 @@ class Searcher:
             await self.counts()
         except (StoreUnavailable, IndexNotReady):
             return
+
+
+def _keeping(items: Iterable[T], kept: list[T]) -> Iterator[T]:
+    """``items``, each also appended to ``kept``: a second reader gets what the first one consumed."""
+    for item in items:
+        kept.append(item)
+        yield item
 
 
 def _match_hit(payload: dict, matches: Matches) -> Hit:

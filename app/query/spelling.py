@@ -58,7 +58,11 @@ class Speller:
     def from_store(cls, store: VectorStore, lexicon: Iterable[str] = ()) -> Speller:
         """The vocabulary of the serving index: the words of every product's title, brand and description (the
         text its lexical vector was made from), and of the ``lexicon``."""
-        payloads = store.scan_payloads(TEXT_FIELDS)
+        return cls.from_payloads(store.scan_payloads(TEXT_FIELDS), lexicon)
+
+    @classmethod
+    def from_payloads(cls, payloads: Iterable[dict], lexicon: Iterable[str] = ()) -> Speller:
+        """``from_texts`` of the stored payloads' TEXT_FIELDS (what ``from_store`` scans)."""
         return cls.from_texts((" ".join(str(p.get(f) or "") for f in TEXT_FIELDS) for p in payloads), lexicon)
 
     def corrections(self, text: str) -> dict[str, str]:

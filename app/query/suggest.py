@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from core.store.base import VectorStore
 from core.text import OWN_SCRIPT_LANGUAGES, fold, lower, romanise, split_words
 
 SUGGEST_FIELDS = ("title", "brand", "category", "language")
@@ -88,10 +87,6 @@ class Suggester:
         completions += [Completion(b, "brand", None, n) for b, n in brands.items()]
         completions += [Completion(c, "category", None, n) for c, n in categories.items()]
         return cls(completions)
-
-    @classmethod
-    def from_store(cls, store: VectorStore) -> Suggester:
-        return cls.from_payloads(store.scan_payloads(SUGGEST_FIELDS))
 
     def __len__(self) -> int:
         return len(self.completions)
