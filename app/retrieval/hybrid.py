@@ -9,9 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from core.lexical import query_vector
-from core.store.base import Filters, Hit, Matches, Sparse, VectorStore
-
-NO_TERMS = Sparse(np.empty(0, np.uint32), np.empty(0, np.float32))
+from core.store.base import NO_TERMS, Filters, Hit, Matches, VectorStore
 
 
 def retrieve(

@@ -108,6 +108,9 @@ class Sparse:
         return len(self.indices)
 
 
+NO_TERMS = Sparse(np.empty(0, np.uint32), np.empty(0, np.float32))  # a query with no lexical side
+
+
 # the payload fields a search hit carries: what a result shows and what reranking reads. Descriptions, attributes and
 # bookkeeping stay in the engine (``retrieve`` returns the whole payload); converting them for 50 candidates per
 # query cost more than the engine's own search
@@ -435,13 +438,29 @@ class VectorStore(abc.ABC):
         lexical_ratio: float = 0.0,
     ) -> Matches:
         """The products matching a query under ``filters`` (``Matches``): of the dense top-``window`` and of up to
-        ``lexical_cap`` lexical matches, those close enough to the best of their side; one engine round trip."""
+        ``lexical_cap`` lexical matches, those close enough to the best of their side. With a cut, the engine finds
+        each side's best score first and then returns only what passes it, so only what can match is converted."""
         if window < 1 or lexical_cap < 1:
             raise ValueError(f"window and lexical_cap must be at least 1, got {window} and {lexical_cap}")
-        dense, lexical = self._match_query(
-            np.asarray(vector, dtype=np.float32), sparse, filters, window, lexical_cap, dense_margin, lexical_ratio
-        )
+        query = np.asarray(vector, dtype=np.float32)
+        dense_floor = lexical_floor = None
+        cut_dense, cut_lexical = math.isfinite(dense_margin), lexical_ratio > 0 and len(sparse) > 0
+        if cut_dense or cut_lexical:
+            best_dense, best_lexical = self._best_scores(query, sparse if cut_lexical else NO_TERMS, filters)
+            # a hair below the exact bounds: the engine compares the same floats ``Matches.union`` does
+            if cut_dense and best_dense is not None:
+                dense_floor = best_dense - dense_margin - 1e-6
+            if best_lexical is not None:
+                lexical_floor = best_lexical * lexical_ratio * (1 - 1e-6)
+        dense, lexical = self._match_query(query, sparse, filters, window, lexical_cap, dense_floor, lexical_floor)
         return Matches.union(dense, lexical, lexical_cap, dense_margin, lexical_ratio)
+
+    @abc.abstractmethod
+    def _best_scores(
+        self, query: np.ndarray, sparse: Sparse, filters: Filters | None
+    ) -> tuple[float | None, float | None]:
+        """The best dense and the best lexical score under ``filters`` (None: nothing on that side, or ``sparse``
+        has no terms): one round trip of two one-point searches."""
 
     @abc.abstractmethod
     def _match_query(
@@ -451,22 +470,12 @@ class VectorStore(abc.ABC):
         filters: Filters | None,
         window: int,
         lexical_cap: int,
-        dense_margin: float,
-        lexical_ratio: float,
+        dense_floor: float | None,
+        lexical_floor: float | None,
     ) -> tuple[list[tuple[dict, float]], list[tuple[dict, float]]]:
         """The engine's part of ``matches``: (payload with MATCH_FIELDS, score) of the dense top-``window`` and of
-        up to ``lexical_cap + 1`` lexical matches (none when ``sparse`` has no terms), each side cut at its score
-        threshold in the engine (``match_thresholds``) so that only what can match is converted."""
-
-    @staticmethod
-    def match_thresholds(
-        best_dense: float | None, best_lexical: float | None, dense_margin: float, lexical_ratio: float
-    ) -> tuple[float | None, float | None]:
-        """The engines' ``score_threshold`` for each side of ``matches`` from the best score of each (None: no cut).
-        A hair below the exact bound: the engine compares the same floats ``Matches.union`` does."""
-        dense = best_dense - dense_margin - 1e-6 if best_dense is not None and math.isfinite(dense_margin) else None
-        lexical = best_lexical * lexical_ratio * (1 - 1e-6) if best_lexical is not None and lexical_ratio > 0 else None
-        return dense, lexical
+        up to ``lexical_cap + 1`` lexical matches (none when ``sparse`` has no terms), each side cut by the engine
+        at its floor (``score_threshold``; None: no cut)."""
 
     @abc.abstractmethod
     def count(self, filters: Filters | None = None) -> int:

@@ -597,6 +597,22 @@ class EdgeStore(VectorStore):
                 for pid in deletes:
                     serving.live.pop(point_uuid(pid), None)
 
+    def _best_scores(
+        self, query: np.ndarray, sparse: Sparse, filters: Filters | None
+    ) -> tuple[float | None, float | None]:
+        shard = self._open_serving().shard
+        flt = edge_filter(filters)
+        best = [
+            qe.QueryRequest(
+                limit=1, query=qe.Query.Nearest(query.tolist()), filter=flt, with_payload=False, params=self._params
+            )
+        ]
+        if len(sparse):
+            lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL)
+            best.append(qe.QueryRequest(limit=1, query=lexical_query, filter=flt, with_payload=False))
+        tops = [r[0].score if r else None for r in shard.query_batch(qe.QueryBatchRequest(best))]
+        return tops[0], tops[1] if len(tops) > 1 else None
+
     def _match_query(
         self,
         query: np.ndarray,
@@ -604,38 +620,29 @@ class EdgeStore(VectorStore):
         filters: Filters | None,
         window: int,
         lexical_cap: int,
-        dense_margin: float,
-        lexical_ratio: float,
+        dense_floor: float | None,
+        lexical_floor: float | None,
     ) -> tuple[list[tuple[dict, float]], list[tuple[dict, float]]]:
         _, shard, dim, _, _, _ = self._open_serving()
         if query.shape != (dim,):
             raise ValueError(f"query vector must have shape ({dim},) for the serving index, got {query.shape}")
         flt = edge_filter(filters)
-        dense_query = qe.Query.Nearest(query.tolist())
-        lexical_query = qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL) if len(sparse) else None
-        # the best score of each side first (two one-point searches), then each side cut there by the engine
-        best = [qe.QueryRequest(limit=1, query=dense_query, filter=flt, with_payload=False, params=self._params)]
-        if lexical_query is not None:
-            best.append(qe.QueryRequest(limit=1, query=lexical_query, filter=flt, with_payload=False))
-        tops = shard.query_batch(qe.QueryBatchRequest(best))
-        top = [r[0].score if r else None for r in tops] + [None]
-        dense_floor, lexical_floor = self.match_thresholds(top[0], top[1], dense_margin, lexical_ratio)
         fields = list(MATCH_FIELDS)
         requests = [
             qe.QueryRequest(
                 limit=window,
-                query=dense_query,
+                query=qe.Query.Nearest(query.tolist()),
                 filter=flt,
                 with_payload=fields,
                 params=self._params,
                 score_threshold=dense_floor,
             )
         ]
-        if lexical_query is not None:
+        if len(sparse):
             requests.append(
                 qe.QueryRequest(
                     limit=lexical_cap + 1,
-                    query=lexical_query,
+                    query=qe.Query.Nearest(_edge_sparse(sparse), using=LEXICAL),
                     filter=flt,
                     with_payload=fields,
                     score_threshold=lexical_floor,

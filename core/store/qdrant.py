@@ -442,6 +442,22 @@ class QdrantStore(VectorStore):
         hits = [Hit(payload["id"], p.score, payload, vector=stored_vector(p.vector)) for payload, p in dense]
         return hits, [Hit(payload_of(p)["id"], p.score) for p in responses[1].points] if requests else []
 
+    def _best_scores(
+        self, query: np.ndarray, sparse: Sparse, filters: Filters | None
+    ) -> tuple[float | None, float | None]:
+        flt = qdrant_filter(filters)
+        params = self._params if self._server else None
+        best = [models.QueryRequest(query=query.tolist(), filter=flt, limit=1, params=params, with_payload=False)]
+        if len(sparse):
+            best.append(
+                models.QueryRequest(
+                    query=_client_sparse(sparse), using=LEXICAL, filter=flt, limit=1, with_payload=False
+                )
+            )
+        tops = self._read("matching", lambda: self._client.query_batch_points(self._alias, best))
+        scores = [r.points[0].score if r.points else None for r in tops]
+        return scores[0], scores[1] if len(scores) > 1 else None
+
     def _match_query(
         self,
         query: np.ndarray,
@@ -449,38 +465,27 @@ class QdrantStore(VectorStore):
         filters: Filters | None,
         window: int,
         lexical_cap: int,
-        dense_margin: float,
-        lexical_ratio: float,
+        dense_floor: float | None,
+        lexical_floor: float | None,
     ) -> tuple[list[tuple[dict, float]], list[tuple[dict, float]]]:
         if query.ndim != 1:
             raise ValueError(f"query vector must be one-dimensional, got shape {query.shape}")
         flt = qdrant_filter(filters)
-        params = self._params if self._server else None
-        lexical_query = _client_sparse(sparse) if len(sparse) else None
-        # the best score of each side first, then each side cut there by the engine (one round trip each)
-        best = [models.QueryRequest(query=query.tolist(), filter=flt, limit=1, params=params, with_payload=False)]
-        if lexical_query is not None:
-            best.append(
-                models.QueryRequest(query=lexical_query, using=LEXICAL, filter=flt, limit=1, with_payload=False)
-            )
-        tops = self._read("matching", lambda: self._client.query_batch_points(self._alias, best))
-        top = [r.points[0].score if r.points else None for r in tops] + [None]
-        dense_floor, lexical_floor = self.match_thresholds(top[0], top[1], dense_margin, lexical_ratio)
         fields = list(MATCH_FIELDS)
         requests = [
             models.QueryRequest(
                 query=query.tolist(),
                 filter=flt,
                 limit=window,
-                params=params,
+                params=self._params if self._server else None,
                 with_payload=fields,
                 score_threshold=dense_floor,
             )
         ]
-        if lexical_query is not None:
+        if len(sparse):
             requests.append(
                 models.QueryRequest(
-                    query=lexical_query,
+                    query=_client_sparse(sparse),
                     using=LEXICAL,
                     filter=flt,
                     limit=lexical_cap + 1,

@@ -178,7 +178,7 @@ def test_the_engines_cut_each_side_where_the_union_would(stores, corpus, engine)
     for vector, text, filters, window in cases(corpus):
         store = stores[engine]
         cut = store.matches(vector, query_vector(text), filters, window, 10_000, dense_margin=0.05, lexical_ratio=0.5)
-        dense, lexical = store._match_query(vector, query_vector(text), filters, window, 10_000, float("inf"), 0.0)
+        dense, lexical = store._match_query(vector, query_vector(text), filters, window, 10_000, None, None)
         want = Matches.union(dense, lexical, 10_000, dense_margin=0.05, lexical_ratio=0.5)
         assert {p["id"] for p in cut.payloads} == {p["id"] for p in want.payloads}
         assert cut.dense_ids == want.dense_ids
