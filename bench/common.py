@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -77,6 +78,43 @@ def process_memory_mib(pid: int) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             fields["rss_mib" if key == "VmRSS" else "peak_rss_mib"] = round(int(value.split()[0]) / 1024, 1)
     return fields
+
+
+class MemorySampler:
+    """Peaks of a process's resident memory, split into anonymous pages (heap: what the process itself holds) and
+    file-backed pages (memory-mapped index files, which the kernel can drop and read again), sampled from /proc
+    every ``interval_s`` in a background thread while the ``with`` block runs. ``ru_maxrss`` gives only their
+    sum."""
+
+    _KEYS = {"VmRSS": "rss", "RssAnon": "anon", "RssFile": "file"}
+
+    def __init__(self, pid: int | str = "self", interval_s: float = 0.25) -> None:
+        self._status = Path(f"/proc/{pid}/status")
+        self._interval = interval_s
+        self.peak_mib: dict[str, float] = dict.fromkeys(self._KEYS.values(), 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
+
+    def sample(self) -> None:
+        for line in self._status.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in self._KEYS:
+                name = self._KEYS[key]
+                self.peak_mib[name] = max(self.peak_mib[name], round(int(value.split()[0]) / 1024, 1))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def __enter__(self) -> MemorySampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
 
 
 async def _run_level(

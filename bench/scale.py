@@ -39,7 +39,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench.common import percentiles, process_memory_mib, query_markets, run_level, shopper_queries, uvicorn_process
+from bench.common import (
+    MemorySampler,
+    percentiles,
+    process_memory_mib,
+    query_markets,
+    run_level,
+    shopper_queries,
+    uvicorn_process,
+)
 from core.catalogue import Product, content_hash, read_catalogue
 from core.lexical import document_vector_of_terms, query_vector, terms
 from core.settings import Settings, get_settings
@@ -300,10 +308,13 @@ def main() -> None:
         if args.reuse:
             build = _reuse(settings, points, exact)
         else:
-            store = open_store(settings)
-            build = _build(store, settings, encoder, points, exact)
-            store.close()
+            with MemorySampler() as memory:
+                store = open_store(settings)
+                build = _build(store, settings, encoder, points, exact)
+                store.close()
             build["indexer_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            build["indexer_peak_anon_mib"] = memory.peak_mib["anon"]
+            build["indexer_peak_file_mib"] = memory.peak_mib["file"]
         version_dir = workdir / "scale" / "versions" / build["version"]
         build["disk_mib"] = round(_du(version_dir) / 2**20, 1)
 
@@ -351,7 +362,8 @@ def main() -> None:
         print(
             f"build: {build['build_s']} s (writing {build['write_s']} s, HNSW + switch {build['finalize_s']} s; "
             f"vocabulary {build['vocabulary_s']} s besides), disk {build['disk_mib']} MiB, "
-            f"indexer peak RSS {build['indexer_peak_rss_mib']} MiB, shard opened in {build['open_s']} s"
+            f"indexer peak RSS {build['indexer_peak_rss_mib']} MiB (of which at most {build['indexer_peak_anon_mib']} "
+            f"MiB anonymous, {build['indexer_peak_file_mib']} MiB mapped files), shard opened in {build['open_s']} s"
         )
     for name, r in searched["latency"].items():
         print(f"store {name}: p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms")

